@@ -1,0 +1,81 @@
+"""Saving and reusing pretrained models, with the config that made them.
+
+A model is saved as `NAME.keras` (Keras 3's format) next to `NAME.json`, which records
+the settings it was trained with. A later run reuses the model only when that record
+matches its own settings, so a number is always traced to the run that made it.
+Files are written under a temporary name and renamed, so a crash never leaves a
+half-written model behind.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+
+import keras
+
+from common.cli import UserInputError
+from common.transfer import output_layer
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Writes `text` to `path` through a temporary file and a rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".txt")
+    with os.fdopen(handle, "w") as file:
+        file.write(text)
+    os.replace(temporary, path)
+
+
+def record_path(model_path: str) -> str:
+    """The JSON record beside a saved model."""
+    return os.path.splitext(model_path)[0] + ".json"
+
+
+def save_model(model: keras.Model, path: str, record: dict) -> None:
+    """Saves `model` to `path` (.keras) and `record` beside it, each atomically."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".keras")
+    os.close(handle)
+    model.save(temporary)
+    os.replace(temporary, path)
+    atomic_write_text(record_path(path), json.dumps(record, indent=2) + "\n")
+
+
+def load_model(path: str, flag: str = "--base",
+               input_shape: tuple[int, ...] | None = None) -> keras.Model:
+    """Loads a saved model (.keras, or a legacy .h5 from the lecture's code).
+
+    Args:
+        path: the file.
+        flag: the command-line flag that named it, for errors.
+        input_shape: the shape of one input the model must accept, if any.
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        UserInputError: not a readable Keras model (truncated, corrupt), another input
+            shape, or no Dense output layer.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{flag} {path}: no such file")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    # Keras and h5py raise many types for a damaged file; name the file and move on.
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as error:
+        first_line = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+        raise UserInputError(f"{flag} {path}: not a readable Keras model ({type(error).__name__}: "
+                             f"{first_line}); delete it or pass --retrain") from error
+
+
+def load_if_matching(path: str, record: dict) -> keras.Model | None:
+    """The model at `path` if its saved record equals `record`, else None."""
+    try:
+        with open(record_path(path)) as file:
+            saved = json.load(file)
+    except (OSError, json.JSONDecodeError):
+        return None
+    if saved.get("config") != record.get("config") or not os.path.isfile(path):
+        return None
+    return load_model(path)

@@ -1,0 +1,132 @@
+"""Typed configs on the command line, and one-line errors for bad input.
+
+Each script declares a frozen dataclass whose fields carry the lecture's defaults and
+a help text (`option(default, help, ...)`). `parse_config` builds argparse from it,
+applies the `--quick` preset under the flags the user gave, and checks the values.
+`run_script` runs `main(config)` and turns bad input into one line on stderr.
+"""
+
+import argparse
+import dataclasses
+import sys
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+Config = TypeVar("Config")
+
+
+class UserInputError(ValueError):
+    """Bad input from the user: a flag, a file or its contents. Says what to fix."""
+
+
+def option(default: Any, help: str, *, group: str = "experiment",
+           choices: Sequence[str] | None = None, minimum: float | None = None) -> Any:
+    """A config field with its command-line help.
+
+    Args:
+        default: the lecture's value.
+        help: one sentence for `--help`.
+        group: argparse group the flag is listed under.
+        choices: allowed values for a string field.
+        minimum: smallest allowed value for a number field.
+
+    Returns:
+        A `dataclasses.field` carrying that metadata.
+    """
+    metadata = {"help": help, "group": group, "choices": choices, "minimum": minimum}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line on stderr (exit status 2), not usage + error."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _value_type(field: dataclasses.Field) -> Callable[[str], Any]:
+    """The type argparse converts a field's value to (int, float or str)."""
+    kinds = [kind for kind in typing.get_args(field.type) or (field.type,) if kind is not type(None)]
+    return kinds[0] if kinds and kinds[0] in (int, float) else str
+
+
+def build_parser(config_type: type, description: str) -> argparse.ArgumentParser:
+    """An argparse parser with one flag per field of `config_type`, in its groups.
+
+    Defaults are suppressed so that the parsed namespace holds only the flags the
+    user typed; `parse_config` layers them over the defaults and the quick preset.
+    """
+    parser = _OneLineParser(description=description, argument_default=argparse.SUPPRESS,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for field in dataclasses.fields(config_type):
+        meta = field.metadata
+        group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
+        help_text = f"{meta['help']} (default: {field.default})"
+        if field.type is bool:
+            group.add_argument(_flag(field.name), action="store_true", help=meta["help"])
+        else:
+            group.add_argument(_flag(field.name), type=_value_type(field), choices=meta["choices"],
+                               metavar=None if meta["choices"] else field.name.upper(),
+                               help=help_text)
+    return parser
+
+
+def check_config(config: Any) -> None:
+    """Raises UserInputError naming the flag whose value is below its minimum."""
+    for field in dataclasses.fields(config):
+        minimum = field.metadata.get("minimum")
+        value = getattr(config, field.name)
+        if minimum is not None and value is not None and value < minimum:
+            raise UserInputError(f"{_flag(field.name)} {value}: must be at least {minimum}")
+
+
+def parse_config(config_type: type[Config], argv: Sequence[str] | None, description: str,
+                 quick: Mapping[str, Any]) -> Config:
+    """Reads the command line into a checked config.
+
+    Args:
+        config_type: the script's frozen dataclass; it must have a bool field `quick`.
+        argv: arguments (None: `sys.argv[1:]`).
+        description: the script's `--help` text.
+        quick: field values `--quick` sets unless the user gives that flag too.
+
+    Returns:
+        The config: the dataclass defaults, then the quick preset if asked for, then
+        the flags given on the command line.
+
+    Raises:
+        SystemExit(2): for a malformed or out-of-range flag, after one line on stderr.
+    """
+    parser = build_parser(config_type, description)
+    given = vars(parser.parse_args(argv))
+    preset = dict(quick) if given.get("quick") else {}
+    try:
+        config = config_type(**{**preset, **given})
+        check_config(config)
+    except UserInputError as error:
+        parser.error(str(error))
+    return config
+
+
+def run_script(main: Callable[[Config], Any], config: Config, prog: str) -> int:
+    """Runs `main(config)`; bad input becomes one line and exit status 2.
+
+    Ctrl-C ends with exit status 130 and a line saying what was kept (results are
+    written as each phase ends, so finished phases are on disk).
+    """
+    try:
+        main(config)
+    except (UserInputError, FileNotFoundError) as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted; results of the phases that finished are in the output "
+              "folder", file=sys.stderr)
+        return 130
+    return 0

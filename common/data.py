@@ -1,0 +1,265 @@
+"""Datasets: loading (an .npz, Keras's loaders, the offline digits fallback), checking,
+class splits, stratified samples, and reshaping images for other networks.
+
+Every loader returns a `Dataset` whose arrays passed `check_images`/`check_labels`,
+so the experiment code never sees a malformed array.
+"""
+
+import dataclasses
+import os
+import zipfile
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from common.cli import UserInputError
+
+MNIST_SHAPE = (28, 28, 1)
+CIFAR10_SHAPE = (32, 32, 3)
+KERAS_KEYS = ("x_train", "y_train", "x_test", "y_test")
+# The lecture's own CIFAR-10 cache (`numpy.savez(cifar10.npz, ...)`) used these names.
+LECTURE_KEYS = ("training_inputs", "training_labels", "test_inputs", "test_labels")
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """A train/test split in Keras's layout, checked, with where it came from."""
+
+    x_train: np.ndarray  # images (n, height, width, channels), uint8 or float in [0, 1]
+    y_train: np.ndarray  # integer labels 0..9, shape (n,)
+    x_test: np.ndarray
+    y_test: np.ndarray
+    name: str  # "mnist", "digits" or "cifar10"
+    source: str  # a path or a loader, for the report
+    warning: str = ""  # said at the start, in the summary and in the JSON
+
+    def describe(self) -> dict:
+        """What the JSON results record about the data."""
+        return {"name": self.name, "source": self.source, "warning": self.warning,
+                "train_images": len(self.y_train), "test_images": len(self.y_test)}
+
+
+def check_images(x: np.ndarray, where: str, shape: tuple[int, int, int]) -> np.ndarray:
+    """Checks an image array and returns it with a channel axis.
+
+    Args:
+        x: (n, height, width) or (n, height, width, channels) images, uint8 or float.
+        where: the file and key, for the error message.
+        shape: the expected (height, width, channels).
+
+    Returns:
+        `x` with shape (n, height, width, channels).
+
+    Raises:
+        UserInputError: wrong shape, a non-numeric dtype, or floats outside [0, 1].
+    """
+    if x.ndim == 3 and shape[2] == 1:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[1:] != shape:
+        expected = f"(n, {shape[0]}, {shape[1]}" + (")" if shape[2] == 1 else f", {shape[2]})")
+        raise UserInputError(f"{where}: images have shape {x.shape}, expected {expected}")
+    if x.dtype == np.uint8:
+        return x
+    if not np.issubdtype(x.dtype, np.floating):
+        raise UserInputError(f"{where}: images have dtype {x.dtype}, expected uint8 (0..255) "
+                             "or float (0..1)")
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise UserInputError(f"{where}: float images must lie in [0, 1] (found "
+                             f"{x.min():g}..{x.max():g}); store uint8 0..255 instead")
+    return x
+
+
+def check_labels(y: np.ndarray, where: str, count: int, num_classes: int = 10) -> np.ndarray:
+    """Checks a label array against its images and returns it as int64, shape (n,).
+
+    Raises:
+        UserInputError: not integers, wrong shape or length, or outside 0..num_classes-1.
+    """
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]  # Keras's cifar10.load_data() gives (n, 1)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise UserInputError(f"{where}: labels have shape {y.shape} and dtype {y.dtype}, "
+                             "expected integers of shape (n,) or (n, 1)")
+    if len(y) != count:
+        raise UserInputError(f"{where}: {len(y)} labels for {count} images")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise UserInputError(f"{where}: labels must lie in 0..{num_classes - 1}, "
+                             f"found {y.min()}..{y.max()}")
+    return y.astype(np.int64)
+
+
+def checked_arrays(arrays: Sequence[np.ndarray], where: str,
+                   shape: tuple[int, int, int]) -> tuple[np.ndarray, ...]:
+    """Checks (x_train, y_train, x_test, y_test); `where` names their origin in errors."""
+    x_train, y_train, x_test, y_test = arrays
+    x_train = check_images(x_train, f"{where} (train images)", shape)
+    x_test = check_images(x_test, f"{where} (test images)", shape)
+    y_train = check_labels(y_train, f"{where} (train labels)", len(x_train))
+    y_test = check_labels(y_test, f"{where} (test labels)", len(x_test))
+    return x_train, y_train, x_test, y_test
+
+
+def load_npz(path: str, shape: tuple[int, int, int]) -> tuple[np.ndarray, ...]:
+    """Loads and checks (x_train, y_train, x_test, y_test) from an .npz file.
+
+    Args:
+        path: an .npz in Keras's layout (x_train, y_train, x_test, y_test) or in the
+            lecture's CIFAR-10 cache layout (training_inputs, training_labels,
+            test_inputs, test_labels).
+        shape: the expected (height, width, channels) of one image.
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        UserInputError: not a readable .npz, missing keys, or malformed arrays.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--data {path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = set(archive.files)
+            contents = {key: archive[key] for key in keys & {*KERAS_KEYS, *LECTURE_KEYS}}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise UserInputError(f"--data {path}: not a readable .npz file ({error})") from error
+    layout = next((names for names in (KERAS_KEYS, LECTURE_KEYS) if keys >= set(names)), None)
+    if layout is None:
+        raise UserInputError(f"--data {path}: has keys {sorted(keys)}; expected "
+                             f"{', '.join(KERAS_KEYS)} (Keras's layout) or "
+                             f"{', '.join(LECTURE_KEYS)} (the lecture's)")
+    arrays = [contents[key] for key in layout]
+    return checked_arrays(arrays, f"--data {path}", shape)
+
+
+def keras_cache_file(filename: str) -> str:
+    """Where Keras's dataset loaders keep `filename` once downloaded."""
+    keras_home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+    return os.path.join(keras_home, "datasets", filename)
+
+
+def load_from_keras(loader: Callable[[], tuple], filename: str, size: str,
+                    shape: tuple[int, int, int]) -> tuple[np.ndarray, ...]:
+    """Calls a `keras.datasets` loader, saying first when it is about to download.
+
+    Raises:
+        ConnectionError: the file is not cached and the download failed.
+    """
+    cached = keras_cache_file(filename)
+    if not os.path.exists(cached):
+        print(f"{filename} is not in Keras's cache ({cached}); downloading it ({size}) ...")
+    try:
+        (x_train, y_train), (x_test, y_test) = loader()
+    # Keras's get_file raises a bare Exception ("URL fetch failure ...") when offline.
+    except Exception as error:  # noqa: BLE001 - re-raised with the cause attached
+        raise ConnectionError(f"{filename} is not cached at {cached} and could not be "
+                              f"downloaded ({str(error).splitlines()[0][:120]})") from error
+    return checked_arrays((x_train, y_train, x_test, y_test), f"Keras's {filename}", shape)
+
+
+def load_mnist(data: str | None, dataset: str) -> Dataset:
+    """MNIST from a file, from Keras's cache or download, or the bundled digits.
+
+    Args:
+        data: path to an .npz in Keras's layout, or None to use Keras's loader.
+        dataset: "mnist" (never fall back), "digits" (always the bundled digits) or
+            "auto" (MNIST if it can be had, else the bundled digits, said loudly).
+
+    Raises:
+        UserInputError: MNIST was required and cannot be had, or bad flags or file.
+    """
+    if dataset == "digits":
+        if data:
+            raise UserInputError("--data and --dataset digits exclude each other: "
+                                 "drop one of them")
+        return load_digits_as_mnist()
+    if data:
+        return Dataset(*load_npz(data, MNIST_SHAPE), name="mnist", source=os.path.abspath(data))
+    import keras
+
+    try:
+        arrays = load_from_keras(keras.datasets.mnist.load_data, "mnist.npz", "11 MB",
+                                 MNIST_SHAPE)
+    except ConnectionError as error:
+        if dataset == "mnist":
+            raise UserInputError(f"{error}. Pass --data PATH to a copy of mnist.npz "
+                                 f"(Keras's layout), or put it at {keras_cache_file('mnist.npz')}, "
+                                 "or connect to the internet once") from error
+        digits = load_digits_as_mnist()
+        warning = (f"MNIST is not available ({error}); using scikit-learn's bundled "
+                   "digits (1,797 real 8x8 images) instead. Pass --data PATH to an "
+                   "mnist.npz for the lecture's experiment.")
+        return dataclasses.replace(digits, warning=warning)
+    return Dataset(*arrays, name="mnist", source="keras.datasets.mnist.load_data()")
+
+
+def load_digits_as_mnist(test_fraction: float = 0.3, seed: int = 0) -> Dataset:
+    """scikit-learn's bundled 8x8 digits, made to look like MNIST, split train/test.
+
+    MNIST centres each digit in a 20x20 box inside a 28x28 frame; the 8x8 images are
+    resized to 20x20 and padded the same way. Each class keeps `test_fraction` of its
+    images for testing (a fixed split, the same on every run).
+    """
+    import keras
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    unit = digits.images[..., None].astype("float32") / 16.0  # pixels are 0..16
+    boxes = keras.ops.convert_to_numpy(keras.ops.image.resize(unit, (20, 20)))
+    framed = np.pad(np.clip(boxes, 0.0, 1.0), ((0, 0), (4, 4), (4, 4), (0, 0)))
+    images = np.round(framed * 255).astype(np.uint8)
+    labels = digits.target.astype(np.int64)
+    rng = np.random.default_rng(seed)
+    is_test = np.zeros(len(labels), dtype=bool)
+    for digit in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == digit))
+        is_test[members[: round(len(members) * test_fraction)]] = True
+    return Dataset(images[~is_test], labels[~is_test], images[is_test], labels[is_test],
+                   name="digits", source="sklearn.datasets.load_digits() resized to 28x28")
+
+
+def select_classes(x: np.ndarray, y: np.ndarray,
+                   classes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The images of `classes`, with labels renumbered 0..len(classes)-1 in that order.
+
+    Example: classes (1, 3, 5, 7, 9) keeps the odd digits and maps 1->0, 3->1, ... 9->4.
+    """
+    mask = np.isin(y, classes)
+    lookup = np.full(int(max(classes)) + 1, -1)
+    lookup[list(classes)] = np.arange(len(classes))
+    return x[mask], lookup[y[mask]]
+
+
+def stratified_sample(labels: np.ndarray, per_class: int, rng: np.random.Generator,
+                      class_names: Sequence[str] | None = None) -> np.ndarray:
+    """Indices of `per_class` images of every class, drawn without replacement.
+
+    Args:
+        labels: labels 0..k-1.
+        per_class: images to draw from each class.
+        rng: the trial's generator, so each trial draws its own set.
+        class_names: how to name class i in errors (default: its number).
+
+    Raises:
+        UserInputError: some class has fewer than `per_class` images.
+    """
+    chosen = []
+    for label in range(int(labels.max()) + 1):
+        members = np.flatnonzero(labels == label)
+        if len(members) < per_class:
+            name = class_names[label] if class_names else str(label)
+            raise UserInputError(f"class {name} has only {len(members)} images, fewer than the "
+                                 f"{per_class} per class asked for (lower --small-size)")
+        chosen.append(rng.choice(members, per_class, replace=False))
+    return np.concatenate(chosen)
+
+
+def to_unit_float(x: np.ndarray) -> np.ndarray:
+    """Images as float32 in [0, 1] (uint8 pixels are divided by 255)."""
+    return x.astype("float32") / 255.0 if x.dtype == np.uint8 else x.astype("float32")
+
+
+def pad_and_repeat(x: np.ndarray, pad: int = 2, channels: int = 3) -> np.ndarray:
+    """Zero-pads each side by `pad` pixels and repeats a single channel `channels` times.
+
+    Turns MNIST's 28x28x1 digits into the 32x32x3 images VGG16 accepts.
+    """
+    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    return np.repeat(padded, channels, axis=-1)

@@ -1,0 +1,74 @@
+"""The lecture's networks, built with explicit seeds.
+
+Every random piece of a model (each initializer, each Dropout) gets its own seed
+derived from the trial's seed, so trial k is the same network whether it is built
+alone or beside fourteen others, and two trials never share a random stream.
+"""
+
+import numpy as np
+import keras
+from keras import layers
+
+
+def derive_seed(seed: int, *keys: int | str) -> int:
+    """A well-mixed 31-bit seed for one random piece of trial `seed` (e.g. a layer)."""
+    words = [seed] + [key if isinstance(key, int) else int.from_bytes(key.encode(), "little")
+                      for key in keys]
+    return int(np.random.SeedSequence(words).generate_state(1)[0] >> 1)
+
+
+def seeded(seed: int, name: str) -> dict:
+    """Initializer arguments for a Dense/Conv2D layer called `name` in trial `seed`."""
+    return {"kernel_initializer": keras.initializers.GlorotUniform(derive_seed(seed, name)),
+            "name": name}
+
+
+def softmax_output(num_classes: int, seed: int, name: str = "output") -> layers.Dense:
+    """The output layer every model here ends with: Dense(num_classes) softmax."""
+    return layers.Dense(num_classes, activation="softmax", **seeded(seed, name))
+
+
+def dropout(rate: float, seed: int, name: str) -> layers.Dropout:
+    """A Dropout layer with its own seed stream."""
+    return layers.Dropout(rate, seed=derive_seed(seed, name), name=name)
+
+
+def lecture_cnn(num_classes: int = 5, seed: int = 0, input_shape: tuple = (28, 28, 1),
+                activation: str = "relu") -> keras.Sequential:
+    """The lecture's MNIST network: 26,821 parameters for 5 classes.
+
+    Conv2D(32, 3x3) -> MaxPool(2x2) -> Conv2D(64, 3x3) -> MaxPool(2x2) -> Flatten
+    -> Dropout(0.5) -> Dense(num_classes, softmax). Layers are named, so transfer
+    code selects them by name or role, never by position.
+    """
+    return keras.Sequential([
+        keras.Input(input_shape),
+        layers.Conv2D(32, 3, activation=activation, **seeded(seed, "conv1")),
+        layers.MaxPooling2D(2, name="pool1"),
+        layers.Conv2D(64, 3, activation=activation, **seeded(seed, "conv2")),
+        layers.MaxPooling2D(2, name="pool2"),
+        layers.Flatten(name="flatten"),
+        dropout(0.5, seed, "dropout"),
+        softmax_output(num_classes, seed),
+    ], name=f"lecture_cnn_seed{seed}")
+
+
+def cifar_cnn(num_classes: int = 10, seed: int = 0, activation: str = "tanh",
+              input_shape: tuple = (32, 32, 3)) -> keras.Sequential:
+    """The lecture's CIFAR-10 network trained from scratch (no transfer).
+
+    Conv2D(32) -> Conv2D(32) -> MaxPool -> Conv2D(64) -> Conv2D(64) -> MaxPool
+    -> Flatten -> Dropout(0.5) -> Dense(num_classes, softmax); all kernels 3x3.
+    """
+    return keras.Sequential([
+        keras.Input(input_shape),
+        layers.Conv2D(32, 3, activation=activation, **seeded(seed, "conv1")),
+        layers.Conv2D(32, 3, activation=activation, **seeded(seed, "conv2")),
+        layers.MaxPooling2D(2, name="pool1"),
+        layers.Conv2D(64, 3, activation=activation, **seeded(seed, "conv3")),
+        layers.Conv2D(64, 3, activation=activation, **seeded(seed, "conv4")),
+        layers.MaxPooling2D(2, name="pool2"),
+        layers.Flatten(name="flatten"),
+        dropout(0.5, seed, "dropout"),
+        softmax_output(num_classes, seed),
+    ], name=f"cifar_cnn_{activation}_seed{seed}")

@@ -1,0 +1,118 @@
+"""Statistics over trials, the summary table, JSON results and plots.
+
+matplotlib is imported inside the plotting function only, so that importing this
+module (and every script's `--help`) stays fast.
+"""
+
+import json
+import math
+import platform
+import sys
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import keras
+
+from common.checkpoints import atomic_write_text
+
+
+def summarize(values: Sequence[float]) -> dict:
+    """n, min, max, mean and sample standard deviation (ddof=1; 0 for one value)."""
+    array = np.asarray(values, dtype=float)
+    return {"n": int(array.size), "min": float(array.min()), "max": float(array.max()),
+            "mean": float(array.mean()),
+            "std": float(array.std(ddof=1)) if array.size > 1 else 0.0}
+
+
+def compare_paired(baseline: Sequence[float], treatment: Sequence[float]) -> dict:
+    """Trial-by-trial gain of `treatment` over `baseline` (same seeds, same small sets)."""
+    gains = np.asarray(treatment, dtype=float) - np.asarray(baseline, dtype=float)
+    return {"mean_gain": float(gains.mean()), "trials_ahead": int((gains > 0).sum()),
+            "trials": int(gains.size)}
+
+
+def percent_range(low: float, high: float) -> str:
+    return f"{100 * low:.1f}–{100 * high:.1f}%"
+
+
+def summary_table(rows: Mapping[str, dict], lecture: Mapping[str, tuple[float, float]]) -> str:
+    """A plain-text table: one row per option, our statistics beside the lecture's range.
+
+    Args:
+        rows: option name -> `summarize` output (accuracies as fractions).
+        lecture: option name -> the lecture's (min, max), as fractions.
+    """
+    width = max(len(name) for name in rows) + 2
+    lines = [f"{'':<{width}}{'trials':>7}  {'min–max':>13}  {'mean ± std':>14}  {'lecture':>13}"]
+    for name, stats in rows.items():
+        ours = percent_range(stats["min"], stats["max"])
+        spread = f"{100 * stats['mean']:.1f} ± {100 * stats['std']:.1f}%"
+        theirs = percent_range(*lecture[name]) if name in lecture else "—"
+        lines.append(f"{name:<{width}}{stats['n']:>7}  {ours:>13}  {spread:>14}  {theirs:>13}")
+    return "\n".join(lines)
+
+
+def environment() -> dict:
+    """Versions that a result depends on."""
+    versions = {"python": platform.python_version(), "numpy": np.__version__,
+                "keras": keras.__version__, "backend": keras.backend.backend(),
+                "platform": platform.platform()}
+    if "tensorflow" in sys.modules or keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    return versions
+
+
+def write_json(path: str, payload: dict) -> None:
+    """Writes results as indented JSON, atomically (NaN is written as null)."""
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {key: clean(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(item) for item in value]
+        return value
+
+    atomic_write_text(path, json.dumps(clean(payload), indent=2) + "\n")
+
+
+def plot_trials(path: str, results: Mapping[str, Sequence[float]],
+                lecture: Mapping[str, tuple[float, float]], title: str) -> None:
+    """Per-trial test accuracies of each option side by side, saved as a PNG.
+
+    Each option is a column of points (one per trial) with its mean as a bar; the
+    lecture's min–max range is a shaded band behind the column; trials with the same
+    seed are joined by a faint line, so paired differences are visible.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    figure, axes = plt.subplots(figsize=(1.9 * len(names) + 2.5, 4.5))
+    for column, name in enumerate(names):
+        if name in lecture:
+            low, high = lecture[name]
+            axes.fill_between([column - 0.3, column + 0.3], 100 * low, 100 * high, color="0.85",
+                              label="lecture's range" if column == 0 else None)
+        values = 100 * np.asarray(results[name])
+        jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
+        axes.scatter(column + np.asarray(jitter), values, s=22, zorder=3, label=None)
+        axes.hlines(values.mean(), column - 0.25, column + 0.25, color="black", zorder=4,
+                    label="mean" if column == 0 else None)
+    if len(names) == 2 and len(results[names[0]]) == len(results[names[1]]):
+        jitter = np.linspace(-0.12, 0.12, len(results[names[0]]))
+        for k, (left, right) in enumerate(zip(results[names[0]], results[names[1]])):
+            axes.plot([jitter[k], 1 + jitter[k]], [100 * left, 100 * right], color="0.6",
+                      linewidth=0.6, zorder=2)
+    axes.set_xticks(range(len(names)), names)
+    axes.set_ylabel("test accuracy (%)")
+    axes.set_title(title, fontsize=10)
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

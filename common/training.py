@@ -1,0 +1,165 @@
+"""Training many independent trials side by side, as one Keras model.
+
+The lecture trains each trial alone: 100 epochs of 25 steps with 4 images, where
+the fixed cost of a step dwarfs its arithmetic. `fit_side_by_side` wires the trials'
+models into one model with a branch per trial, so one step trains every trial on its
+own 4 images. Each branch keeps its own weights, its own optimizer state (Adam's
+moments are per weight), its own data order and its own Dropout stream, and the
+summed loss gives each branch exactly its own gradient: trial k learns what it would
+learn alone. The training images sit in the model as a table on the device and each
+step looks its batch up by index, so no data is copied in per step.
+"""
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import keras
+from keras import layers
+
+from common.models import derive_seed
+
+
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
+              "sgd": keras.optimizers.SGD}
+
+
+class TableLookup(layers.Layer):
+    """Returns the rows of a fixed table (the training data) at the given indices."""
+
+    def __init__(self, table: np.ndarray, **kwargs):
+        super().__init__(trainable=False, **kwargs)
+        self.table = keras.Variable(table, trainable=False, name="table")
+
+    def call(self, indices):
+        return keras.ops.take(self.table, indices, axis=0)
+
+
+def epoch_orders(count: int, batch_size: int, epochs: int,
+                 seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """One branch's example order over all epochs, reshuffled every epoch.
+
+    Each epoch is padded to whole batches; padding entries get sample weight 0 and the
+    real entries of a short last batch weight batch_size/real, so every step's loss is
+    the mean over its real examples, as in a plain `fit`.
+
+    Returns:
+        (indices, weights): arrays of length epochs * steps_per_epoch * batch_size;
+        weights is None when no padding was needed.
+    """
+    rng = np.random.default_rng(derive_seed(seed, "shuffle"))
+    steps = -(-count // batch_size)
+    padded = steps * batch_size
+    indices = np.zeros((epochs, padded), dtype=np.int32)
+    for epoch in range(epochs):
+        indices[epoch, :count] = rng.permutation(count)
+    if padded == count:
+        return indices.ravel(), None
+    weights = np.zeros((epochs, padded), dtype="float32")
+    weights[:, : (steps - 1) * batch_size] = 1.0
+    weights[:, (steps - 1) * batch_size: count] = batch_size / (count - (steps - 1) * batch_size)
+    return indices.ravel(), weights.ravel()
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One status line per phase, updated each epoch: epoch, mean loss per trial, time."""
+
+    def __init__(self, label: str, epochs: int, branches: int,
+                 on_epoch: Callable[[int], None] | None = None):
+        super().__init__()
+        self.label, self.epochs, self.branches, self.on_epoch = label, epochs, branches, on_epoch
+        self.start = time.perf_counter()
+        self.interactive = sys.stdout.isatty()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.on_epoch:
+            self.on_epoch(epoch)
+        loss = (logs or {}).get("loss", float("nan")) / self.branches
+        line = (f"  {self.label}: epoch {epoch + 1}/{self.epochs}, loss {loss:.4f} "
+                f"(mean of {self.branches}), {time.perf_counter() - self.start:.0f} s")
+        last = epoch + 1 == self.epochs
+        if self.interactive:
+            print("\r" + line, end="\n" if last else "", flush=True)
+        elif last or (epoch + 1) % max(1, self.epochs // 5) == 0:
+            print(line, flush=True)
+
+
+def compile_for_training(model: keras.Model, losses: int, optimizer: str,
+                         learning_rate: float | None, steps_per_execution: int) -> None:
+    """Compiles with a fresh optimizer, one sparse cross-entropy per output.
+
+    XLA is left off: measured on a 2-core CPU it made these small convolutions about
+    4 times slower. On JAX, Keras compiles the step anyway.
+    """
+    options = {} if learning_rate is None else {"learning_rate": learning_rate}
+    model.compile(optimizer=OPTIMIZERS[optimizer](**options),
+                  loss=["sparse_categorical_crossentropy"] * losses,
+                  steps_per_execution=steps_per_execution,
+                  jit_compile=False if keras.backend.backend() == "tensorflow" else "auto")
+
+
+def fit_side_by_side(models: Sequence[keras.Model], inputs: Sequence[np.ndarray],
+                     labels: Sequence[np.ndarray], seeds: Sequence[int], epochs: int,
+                     batch_size: int, optimizer: str = "adam",
+                     learning_rate: float | None = None, label: str = "training",
+                     on_epoch: Callable[[int], None] | None = None) -> None:
+    """Trains each model on its own data, all in one Keras model, in place.
+
+    Args:
+        models: one built model per trial, each ending in a softmax.
+        inputs: each trial's training inputs (all the same length and shape).
+        labels: each trial's integer labels.
+        seeds: each trial's seed (its data order; its layers were seeded when built).
+        epochs: passes over each trial's data.
+        batch_size: examples per step in each trial.
+        optimizer: a Keras optimizer name ("adam", "rmsprop", "sgd").
+        learning_rate: None for the optimizer's default.
+        label: name of the phase in the progress line.
+        on_epoch: called with the epoch number after each epoch (e.g. to validate).
+    """
+    count = len(labels[0])
+    assert all(len(y) == count for y in labels), "every trial needs the same number of examples"
+    table = TableLookup(np.concatenate(inputs), name="training_data")
+    index_inputs = [keras.Input((), dtype="int32", name=f"trial_{k}") for k in range(len(models))]
+    outputs = [model(table(indices)) for model, indices in zip(models, index_inputs)]
+    side_by_side = keras.Model(index_inputs, outputs, name="side_by_side")
+
+    orders = [epoch_orders(count, batch_size, epochs, seed) for seed in seeds]
+    x = [indices + k * count for k, (indices, _) in enumerate(orders)]  # rows in the table
+    y = [np.asarray(target)[indices] for target, (indices, _) in zip(labels, orders)]
+    weights = None if orders[0][1] is None else [w for _, w in orders]
+    steps_per_epoch = len(x[0]) // (epochs * batch_size)
+
+    compile_for_training(side_by_side, len(models), optimizer, learning_rate, steps_per_epoch)
+    progress = EpochProgress(label, epochs, len(models), on_epoch)
+    # The index arrays hold every epoch in order, so Keras must not shuffle them, and
+    # `steps_per_epoch` makes it carry on through them epoch after epoch.
+    side_by_side.fit(x, y, sample_weight=weights, batch_size=batch_size, epochs=epochs,
+                     steps_per_epoch=steps_per_epoch, shuffle=False, verbose=0,
+                     callbacks=[progress])
+
+
+def predict_in_batches(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> list[np.ndarray]:
+    """The model's outputs for `x`, as a list of arrays (one per output).
+
+    Calls the model directly instead of `predict`, which compiles a new function for
+    every new model: here most models are predicted once, so that would only cost time.
+    """
+    batches = [keras.tree.flatten(model(x[start:start + batch_size], training=False))
+               for start in range(0, len(x), batch_size)]
+    return [np.concatenate([keras.ops.convert_to_numpy(batch[i]) for batch in batches])
+            for i in range(len(batches[0]))]
+
+
+def predict_side_by_side(models: Sequence[keras.Model], x: np.ndarray,
+                         batch_size: int = 256) -> list[np.ndarray]:
+    """Every model's predictions for the same inputs, in one pass over `x`."""
+    shared_input = keras.Input(x.shape[1:])
+    joint = keras.Model(shared_input, [model(shared_input) for model in models])
+    return predict_in_batches(joint, x, batch_size)
+
+
+def accuracies(models: Sequence[keras.Model], x: np.ndarray, y: np.ndarray) -> list[float]:
+    """Each model's classification accuracy on (x, y)."""
+    return [float(np.mean(np.argmax(p, axis=-1) == y)) for p in predict_side_by_side(models, x)]

@@ -1,0 +1,37 @@
+"""Shared fixtures: small synthetic digit images, never the network or ../shared."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import common  # noqa: E402,F401  (quiets TensorFlow before keras is imported)
+
+
+def synthetic_digits(per_class: int, seed: int, shape=(28, 28)) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images where digit d is a bright 6x6 square at a place of its own, plus noise.
+
+    Easy enough that a few epochs learn it, so training tests see real learning.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(10), per_class)
+    images = rng.integers(0, 60, size=(len(labels), *shape), dtype=np.uint8)
+    for index, digit in enumerate(labels):
+        row, col = 2 + 5 * (digit // 4), 2 + 6 * (digit % 4)
+        images[index, row:row + 6, col:col + 6] = 255
+    order = rng.permutation(len(labels))
+    return images[order], labels[order].astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def mnist_like_npz(tmp_path_factory) -> str:
+    """An .npz in Keras's mnist.npz layout: 40 training and 12 test images per digit."""
+    path = tmp_path_factory.mktemp("data") / "mnist_like.npz"
+    x_train, y_train = synthetic_digits(40, seed=1)
+    x_test, y_test = synthetic_digits(12, seed=2)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return str(path)

@@ -1,0 +1,131 @@
+"""The transfer model: copied (not shared) frozen layers, counts, freezing, saving."""
+
+import hashlib
+
+import numpy as np
+import pytest
+import keras
+from keras import layers
+
+from common import checkpoints, models, transfer
+from common.cli import UserInputError
+from common.training import fit_side_by_side
+from conftest import synthetic_digits
+
+
+@pytest.fixture(scope="module")
+def base() -> keras.Model:
+    """An (untrained) lecture CNN for the 5 even digits."""
+    return models.lecture_cnn(5, seed=3)
+
+
+def weights_of(layer_list):
+    return [w.copy() for layer in layer_list for w in layer.get_weights()]
+
+
+def test_lecture_cnn_has_the_lectures_parameter_count(base):
+    assert base.count_params() == 26_821
+
+
+def test_transfer_model_has_the_lectures_trainable_counts(base):
+    model = transfer.transfer_model(base, 5, seed=0)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    frozen = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    assert (trainable, frozen) == (8_005, 18_816)
+    assert [layer.name for layer in transfer.hidden_layers(model)] == \
+        ["conv1", "pool1", "conv2", "pool2", "flatten", "dropout"]
+
+
+def test_transfer_model_copies_layers_and_weights_but_shares_nothing(base):
+    model = transfer.transfer_model(base, 5, seed=0)
+    copied, originals = transfer.hidden_layers(model), transfer.hidden_layers(base)
+    assert not {id(layer) for layer in copied} & {id(layer) for layer in originals}
+    for a, b in zip(weights_of(copied), weights_of(originals)):
+        np.testing.assert_array_equal(a, b)
+    assert all(not layer.trainable for layer in copied)
+    assert all(layer.trainable for layer in originals)  # the base is untouched
+
+
+def test_copied_dropout_gets_the_trials_own_seed(base):
+    first = transfer.transfer_model(base, 5, seed=0).get_layer("dropout")
+    second = transfer.transfer_model(base, 5, seed=1).get_layer("dropout")
+    assert first.seed != second.seed != base.get_layer("dropout").seed
+
+
+def test_training_moves_the_head_only_and_leaves_base_and_its_file_alone(base, tmp_path):
+    path = str(tmp_path / "base.keras")
+    checkpoints.save_model(base, path, {"config": {}})
+    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    loaded = checkpoints.load_model(path)
+    base_before = weights_of(transfer.hidden_layers(loaded))
+    model = transfer.transfer_model(loaded, 5, seed=0)
+    frozen_before = weights_of(transfer.hidden_layers(model))
+    head_before = model.get_layer("output").get_weights()[0].copy()
+
+    x, y = synthetic_digits(10, seed=0)
+    fit_side_by_side([model], [x[y < 5, ..., None] / 255.0], [y[y < 5]], [0], epochs=2,
+                     batch_size=4)
+
+    for a, b in zip(frozen_before, weights_of(transfer.hidden_layers(model))):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(base_before, weights_of(transfer.hidden_layers(loaded))):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(head_before, model.get_layer("output").get_weights()[0])
+    assert hashlib.sha256(open(path, "rb").read()).hexdigest() == digest
+
+
+def test_split_body_head_cuts_before_the_first_random_or_trainable_layer(base):
+    model = transfer.transfer_model(base, 5, seed=0)
+    body, head = transfer.split_body_head(model)
+    assert [layer.name for layer in transfer.model_layers(body)] == \
+        ["conv1", "pool1", "conv2", "pool2", "flatten"]
+    assert [layer.name for layer in transfer.model_layers(head)] == ["dropout", "output"]
+    assert head.get_layer("output") is model.get_layer("output")  # training the head trains it
+
+
+def test_hidden_layers_skip_the_input_layer_of_a_functional_model():
+    inputs = keras.Input((8,))
+    hidden = layers.Dense(4, name="hidden")(inputs)
+    functional = keras.Model(inputs, layers.Dense(2, name="out")(hidden))
+    assert isinstance(functional.layers[0], layers.InputLayer)
+    assert [layer.name for layer in transfer.hidden_layers(functional)] == ["hidden"]
+    assert transfer.transfer_model(functional, 3, seed=0).count_params() == 8 * 4 + 4 + 4 * 3 + 3
+
+
+def test_freeze_and_unfreeze_keep_batchnorm_in_inference_mode():
+    inputs = keras.Input((8,))
+    x = layers.Dense(4, name="dense")(inputs)
+    inner = keras.Model(inputs, layers.BatchNormalization(name="bn")(x), name="inner")
+    transfer.freeze(inner)
+    assert not inner.trainable_weights
+    transfer.unfreeze(inner)
+    assert inner.get_layer("dense").trainable and not inner.get_layer("bn").trainable
+    assert len(inner.trainable_weights) == 2  # the Dense kernel and bias, not BN's
+
+
+def test_legacy_h5_loads(base, tmp_path):
+    path = str(tmp_path / "mnist_5_15.h5")
+    base.save(path)
+    loaded = checkpoints.load_model(path, "--base", (28, 28, 1))
+    model = transfer.transfer_model(loaded, 5, seed=0)
+    assert model.count_params() == 26_821
+
+
+def test_corrupt_or_mismatched_models_give_one_clear_error(base, tmp_path):
+    truncated = tmp_path / "half.keras"
+    base.save(str(tmp_path / "whole.keras"))
+    truncated.write_bytes((tmp_path / "whole.keras").read_bytes()[:500])
+    with pytest.raises(UserInputError, match="half.keras: not a readable Keras model"):
+        checkpoints.load_model(str(truncated))
+    with pytest.raises(UserInputError, match=r"inputs of shape \(28, 28, 1\), expected"):
+        checkpoints.load_model(str(tmp_path / "whole.keras"), "--base", (32, 32, 3))
+    with pytest.raises(FileNotFoundError, match="--base .*missing.keras: no such file"):
+        checkpoints.load_model(str(tmp_path / "missing.keras"))
+
+
+def test_saved_model_is_reused_only_when_its_config_matches(base, tmp_path):
+    path = str(tmp_path / "base.keras")
+    checkpoints.save_model(base, path, {"config": {"epochs": 15}})
+    assert checkpoints.load_if_matching(path, {"config": {"epochs": 15}}) is not None
+    assert checkpoints.load_if_matching(path, {"config": {"epochs": 14}}) is None
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
