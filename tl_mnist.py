@@ -27,7 +27,7 @@ import numpy as np
 
 import common  # noqa: F401  (quiets TensorFlow's start-up messages before keras loads)
 import keras
-from common import checkpoints, cli, data, models, reporting, transfer, trials
+from common import checkpoints, cli, data, models, reporting, training, transfer, trials
 from common.device import configure_device
 
 EVEN_DIGITS = (0, 2, 4, 6, 8)  # the big (source) task
@@ -167,7 +167,7 @@ def main(config: Config) -> dict:
     # 2. Pretrain the CNN on the big task (or reuse the saved one)
     print("\nbig task: the lecture's CNN on digits 0,2,4,6,8")
     base, base_info = pretrained_base(config, dataset, big, big_test)
-    base_accuracy = trials.accuracies([base], *big_test)[0]
+    base_accuracy = training.accuracies([base], *big_test)[0]
     print(f"  pretrained model: {100 * base_accuracy:.1f}% on the big task's test images")
     since = phase_done("pretrain", since)
 

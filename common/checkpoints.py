@@ -67,6 +67,16 @@ def load_model(path: str, flag: str = "--base",
         first_line = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
         raise UserInputError(f"{flag} {path}: not a readable Keras model ({type(error).__name__}: "
                              f"{first_line}); delete it or pass --retrain") from error
+    if not isinstance(model, keras.Model) or not model.inputs:
+        raise UserInputError(f"{flag} {path}: holds no built Keras model")
+    if input_shape is not None and tuple(model.inputs[0].shape[1:]) != tuple(input_shape):
+        raise UserInputError(f"{flag} {path}: takes inputs of shape "
+                             f"{tuple(model.inputs[0].shape[1:])}, expected {tuple(input_shape)}")
+    try:
+        output_layer(model)
+    except ValueError as error:
+        raise UserInputError(f"{flag} {path}: {error}") from error
+    return model
 
 
 def load_if_matching(path: str, record: dict) -> keras.Model | None:

@@ -53,11 +53,12 @@ def check_images(x: np.ndarray, where: str, shape: tuple[int, int, int]) -> np.n
     Raises:
         UserInputError: wrong shape, a non-numeric dtype, or floats outside [0, 1].
     """
+    given_shape = x.shape
     if x.ndim == 3 and shape[2] == 1:
         x = x[..., None]
     if x.ndim != 4 or x.shape[1:] != shape:
         expected = f"(n, {shape[0]}, {shape[1]}" + (")" if shape[2] == 1 else f", {shape[2]})")
-        raise UserInputError(f"{where}: images have shape {x.shape}, expected {expected}")
+        raise UserInputError(f"{where}: images have shape {given_shape}, expected {expected}")
     if x.dtype == np.uint8:
         return x
     if not np.issubdtype(x.dtype, np.floating):

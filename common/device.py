@@ -5,6 +5,8 @@ import platform
 
 import keras
 
+from common import quiet_native_startup
+
 
 def configure_device() -> str:
     """Lets training use a visible GPU and describes the device used.
@@ -21,7 +23,9 @@ def configure_device() -> str:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        for gpu in tf.config.list_physical_devices("GPU"):
+        with quiet_native_startup():
+            visible = tf.config.list_physical_devices("GPU")
+        for gpu in visible:
             tf.config.experimental.set_memory_growth(gpu, True)
             gpus.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
     elif backend == "jax":

@@ -30,7 +30,9 @@ class TableLookup(layers.Layer):
 
     def __init__(self, table: np.ndarray, **kwargs):
         super().__init__(trainable=False, **kwargs)
-        self.table = keras.Variable(table, trainable=False, name="table")
+        # Cast to the float type the model computes in (float64 inputs would not mix).
+        self.table = keras.Variable(np.asarray(table, dtype=keras.config.floatx()),
+                                    trainable=False, name="table")
 
     def call(self, indices):
         return keras.ops.take(self.table, indices, axis=0)

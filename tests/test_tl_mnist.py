@@ -42,7 +42,8 @@ def test_quick_run_writes_json_and_png_and_reuses_its_base(mnist_like_npz, tmp_p
 
 def test_main_learns_the_synthetic_task_with_and_without_transfer(mnist_like_npz, tmp_path):
     config = tl_mnist.Config(data=mnist_like_npz, out=str(tmp_path), models_dir=str(tmp_path),
-                             trials=2, epochs=15, pretrain_epochs=3, small_size=20)
+                             trials=2, epochs=15, pretrain_epochs=15,
+                             pretrain_batch_size=16, small_size=20)
     results = tl_mnist.main(config)
     assert min(results["accuracies"]["no transfer"]) > 0.6
     assert min(results["accuracies"]["transfer"]) > 0.6
