@@ -30,8 +30,7 @@ import keras
 from common import checkpoints, cli, data, models, reporting, training, transfer, trials
 from common.device import configure_device
 
-EVEN_DIGITS = (0, 2, 4, 6, 8)  # the big (source) task
-ODD_DIGITS = (1, 3, 5, 7, 9)  # the small (target) task
+EVEN_DIGITS, ODD_DIGITS = data.EVEN_DIGITS, data.ODD_DIGITS  # the big and the small task
 MNIST_BIG_IMAGES = 29_492  # even digits in MNIST's training set
 LECTURE = {"no transfer": (0.840, 0.873), "transfer": (0.910, 0.926)}
 
@@ -73,14 +72,6 @@ class Config:
 
 
 QUICK = {"trials": 3, "epochs": 5, "pretrain_epochs": 1, "big_size": 2000, "test_size": 500}
-
-
-def subsample(x: np.ndarray, y: np.ndarray, limit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most `limit` random images of (x, y) (all of them when limit is 0)."""
-    if not limit or limit >= len(y):
-        return x, y
-    keep = np.sort(np.random.default_rng(seed).choice(len(y), limit, replace=False))
-    return x[keep], y[keep]
 
 
 def pretraining_epochs(config: Config, dataset: data.Dataset, big_images: int) -> int:
@@ -144,12 +135,12 @@ def main(config: Config) -> dict:
     dataset = data.load_mnist(config.data, config.dataset)
     if dataset.warning:
         print(f"\n*** {dataset.warning}\n")
-    big = subsample(*data.select_classes(dataset.x_train, dataset.y_train, EVEN_DIGITS),
+    big = data.subsample(*data.select_classes(dataset.x_train, dataset.y_train, EVEN_DIGITS),
                     config.big_size, config.seed)
-    big_test = subsample(*data.select_classes(dataset.x_test, dataset.y_test, EVEN_DIGITS),
+    big_test = data.subsample(*data.select_classes(dataset.x_test, dataset.y_test, EVEN_DIGITS),
                          config.test_size, config.seed)
     pool = data.select_classes(dataset.x_train, dataset.y_train, ODD_DIGITS)
-    test = subsample(*data.select_classes(dataset.x_test, dataset.y_test, ODD_DIGITS),
+    test = data.subsample(*data.select_classes(dataset.x_test, dataset.y_test, ODD_DIGITS),
                      config.test_size, config.seed)
     big, big_test, pool, test = [(data.to_unit_float(x), y) for x, y in (big, big_test, pool, test)]
     print(f"data: {dataset.name} ({dataset.source})\n  big task (digits 0,2,4,6,8): "

@@ -15,6 +15,8 @@ import numpy as np
 from common.cli import UserInputError
 
 MNIST_SHAPE = (28, 28, 1)
+EVEN_DIGITS = (0, 2, 4, 6, 8)  # the lecture's big (source) task
+ODD_DIGITS = (1, 3, 5, 7, 9)  # its small (target) task
 CIFAR10_SHAPE = (32, 32, 3)
 KERAS_KEYS = ("x_train", "y_train", "x_test", "y_test")
 # The lecture's own CIFAR-10 cache (`numpy.savez(cifar10.npz, ...)`) used these names.
@@ -191,6 +193,29 @@ def load_mnist(data: str | None, dataset: str) -> Dataset:
     return Dataset(*arrays, name="mnist", source="keras.datasets.mnist.load_data()")
 
 
+def load_cifar10(data: str | None) -> Dataset:
+    """CIFAR-10 from a file (Keras's or the lecture's layout) or Keras's cache/download.
+
+    Raises:
+        UserInputError: not available offline (the message names the file to provide),
+            or a malformed file.
+    """
+    if data:
+        return Dataset(*load_npz(data, CIFAR10_SHAPE), name="cifar10",
+                       source=os.path.abspath(data))
+    import keras
+
+    try:
+        arrays = load_from_keras(keras.datasets.cifar10.load_data, "cifar-10-batches-py-target",
+                                 "170 MB", CIFAR10_SHAPE)
+    except ConnectionError as error:
+        raise UserInputError(f"{error}. Pass --data PATH to an .npz of CIFAR-10 (x_train, "
+                             "y_train, x_test, y_test, or the lecture's training_inputs, "
+                             "training_labels, test_inputs, test_labels), or connect to the "
+                             "internet once") from error
+    return Dataset(*arrays, name="cifar10", source="keras.datasets.cifar10.load_data()")
+
+
 def load_digits_as_mnist(test_fraction: float = 0.3, seed: int = 0) -> Dataset:
     """scikit-learn's bundled 8x8 digits, made to look like MNIST, split train/test.
 
@@ -226,6 +251,14 @@ def select_classes(x: np.ndarray, y: np.ndarray,
     lookup = np.full(int(max(classes)) + 1, -1)
     lookup[list(classes)] = np.arange(len(classes))
     return x[mask], lookup[y[mask]]
+
+
+def subsample(x: np.ndarray, y: np.ndarray, limit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most `limit` random images of (x, y), in their original order (all when 0)."""
+    if not limit or limit >= len(y):
+        return x, y
+    keep = np.sort(np.random.default_rng(seed).choice(len(y), limit, replace=False))
+    return x[keep], y[keep]
 
 
 def stratified_sample(labels: np.ndarray, per_class: int, rng: np.random.Generator,

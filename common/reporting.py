@@ -116,3 +116,31 @@ def plot_trials(path: str, results: Mapping[str, Sequence[float]],
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def plot_histories(path: str, histories: Mapping[str, Sequence[dict]], title: str) -> None:
+    """Training (dashed) and test (solid) accuracy per epoch, one colour per run.
+
+    Each line is the mean over the run's trials; the gap between a run's two lines is
+    its overfitting.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7.5, 4.5))
+    for colour, (name, runs) in enumerate(histories.items()):
+        for key, style in (("accuracy", "--"), ("val_accuracy", "-")):
+            curve = 100 * np.mean([run[key] for run in runs], axis=0)
+            epochs = np.arange(1, len(curve) + 1)
+            label = f"{name} ({'training' if key == 'accuracy' else 'test'})"
+            axes.plot(epochs, curve, style, color=f"C{colour}", label=label)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("accuracy (%)")
+    axes.set_title(title, fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

@@ -14,7 +14,8 @@ import keras
 
 from common.data import stratified_sample
 from common.transfer import split_body_head
-from common.training import accuracies, fit_side_by_side, predict_in_batches
+from common.training import (accuracies, fit_side_by_side, predict_in_batches,
+                             predict_side_by_side)
 
 
 def trial_seeds(base_seed: int, trials: int) -> list[int]:
@@ -75,3 +76,36 @@ def train_heads_on_features(models: Sequence[keras.Model],
     test_features = (features[offsets[-1]:], test[1])
     return train_and_test(heads, feature_sets, test_features, seeds, epochs, batch_size, label,
                           **fit_options)
+
+
+def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Mean sparse categorical cross-entropy, as Keras computes it (clipped at 1e-7)."""
+    picked = probabilities[np.arange(len(labels)), labels]
+    return float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+
+
+def train_with_history(models: Sequence[keras.Model],
+                       train_sets: Sequence[tuple[np.ndarray, np.ndarray]],
+                       test: tuple[np.ndarray, np.ndarray], seeds: Sequence[int], epochs: int,
+                       batch_size: int, label: str, **fit_options) -> tuple[list[float], list[dict]]:
+    """`train_and_test`, plus each model's history, as `fit` with the test set as
+    validation data would give it: accuracy and loss on its own training set and on
+    the test set after every epoch. (Training figures are measured at the end of the
+    epoch with Dropout off, not averaged over the epoch while it trains.)
+    """
+    histories = [{"accuracy": [], "loss": [], "val_accuracy": [], "val_loss": []}
+                 for _ in models]
+
+    def record(epoch: int) -> None:
+        on_test = predict_side_by_side(models, test[0])
+        for model, (x, y), history, test_probabilities in zip(models, train_sets, histories,
+                                                               on_test):
+            on_train = predict_in_batches(model, x)[0]
+            history["accuracy"].append(float(np.mean(on_train.argmax(-1) == y)))
+            history["loss"].append(cross_entropy(on_train, y))
+            history["val_accuracy"].append(float(np.mean(test_probabilities.argmax(-1) == test[1])))
+            history["val_loss"].append(cross_entropy(test_probabilities, test[1]))
+
+    fit_side_by_side(models, [x for x, _ in train_sets], [y for _, y in train_sets], seeds,
+                     epochs, batch_size, label=label, on_epoch=record, **fit_options)
+    return [history["val_accuracy"][-1] for history in histories], histories
