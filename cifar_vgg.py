@@ -71,7 +71,8 @@ QUICK = {"trials": 1, "epochs": 3, "per_class": 20, "test_size": 1000}
 
 def chosen_runs(spec: str) -> list[str]:
     """The --runs list, checked."""
-    names = list(RUNS) if spec == "all" else [name.strip() for name in spec.split(",")]
+    given = dict.fromkeys(name.strip() for name in spec.split(","))  # in order, once each
+    names = list(RUNS) if spec == "all" else list(given)
     unknown = [name for name in names if name not in RUNS]
     if unknown or not names:
         raise cli.UserInputError(f"--runs {spec}: unknown {', '.join(unknown) or 'list'}; "
@@ -91,7 +92,8 @@ def main(config: Config) -> dict:
     dataset = data.load_cifar10(config.data)
     test = data.subsample(dataset.x_test, dataset.y_test, config.test_size, config.seed)
     seeds = trials.trial_seeds(config.seed, config.trials)
-    small_sets = trials.draw_small_sets(dataset.y_train, config.per_class, seeds, CLASS_NAMES)
+    small_sets = trials.draw_small_sets(dataset.y_train, config.per_class, seeds, CLASS_NAMES,
+                                        "--per-class")
     print(f"data: {dataset.name} ({dataset.source})\n  {10 * config.per_class:,} training "
           f"images per trial ({config.per_class} per class), {len(test[1]):,} test images "
           "(validation after every epoch, and the final test)")

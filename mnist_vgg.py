@@ -69,7 +69,8 @@ QUICK = {"trials": 2, "epochs": 5, "test_size": 500}
 
 def chosen_variants(spec: str) -> list[str]:
     """The --variants list, checked."""
-    names = list(vgg.HEAD_VARIANTS) if spec == "all" else [n.strip() for n in spec.split(",")]
+    given = dict.fromkeys(name.strip() for name in spec.split(","))  # in order, once each
+    names = list(vgg.HEAD_VARIANTS) if spec == "all" else list(given)
     unknown = [name for name in names if name not in vgg.HEAD_VARIANTS]
     if unknown or not names:
         raise cli.UserInputError(f"--variants {spec}: unknown {', '.join(unknown) or 'list'}; "

@@ -262,7 +262,8 @@ def subsample(x: np.ndarray, y: np.ndarray, limit: int, seed: int) -> tuple[np.n
 
 
 def stratified_sample(labels: np.ndarray, per_class: int, rng: np.random.Generator,
-                      class_names: Sequence[str] | None = None) -> np.ndarray:
+                      class_names: Sequence[str] | None = None,
+                      flag: str = "--small-size") -> np.ndarray:
     """Indices of `per_class` images of every class, drawn without replacement.
 
     Args:
@@ -270,6 +271,7 @@ def stratified_sample(labels: np.ndarray, per_class: int, rng: np.random.Generat
         per_class: images to draw from each class.
         rng: the trial's generator, so each trial draws its own set.
         class_names: how to name class i in errors (default: its number).
+        flag: the command-line flag that sets the sample size, for errors.
 
     Raises:
         UserInputError: some class has fewer than `per_class` images.
@@ -280,7 +282,7 @@ def stratified_sample(labels: np.ndarray, per_class: int, rng: np.random.Generat
         if len(members) < per_class:
             name = class_names[label] if class_names else str(label)
             raise UserInputError(f"class {name} has only {len(members)} images, fewer than the "
-                                 f"{per_class} per class asked for (lower --small-size)")
+                                 f"{per_class} per class asked for (lower {flag})")
         chosen.append(rng.choice(members, per_class, replace=False))
     return np.concatenate(chosen)
 

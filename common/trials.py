@@ -24,9 +24,10 @@ def trial_seeds(base_seed: int, trials: int) -> list[int]:
 
 
 def draw_small_sets(labels: np.ndarray, per_class: int, seeds: Sequence[int],
-                    class_names: Sequence[str] | None = None) -> list[np.ndarray]:
+                    class_names: Sequence[str] | None = None,
+                    flag: str = "--small-size") -> list[np.ndarray]:
     """Each trial's stratified sample of `per_class` images per class (indices)."""
-    return [stratified_sample(labels, per_class, np.random.default_rng(seed), class_names)
+    return [stratified_sample(labels, per_class, np.random.default_rng(seed), class_names, flag)
             for seed in seeds]
 
 

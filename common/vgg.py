@@ -94,19 +94,20 @@ def weights_label(weights: str) -> str:
 
 
 def vgg16_preprocess(images: np.ndarray) -> np.ndarray:
-    """The input VGG16 was trained on, from uint8 RGB images (0..255).
+    """The input VGG16 was trained on, from RGB images: uint8 0..255 or float 0..1.
 
-    `preprocess_input` flips RGB to BGR and subtracts ImageNet's mean pixel; it must run
-    exactly once per image, which is why it lives here and only here.
+    `preprocess_input` flips RGB to BGR and subtracts ImageNet's mean pixel from 0..255
+    values; it must run exactly once per image, which is why it lives here and only here.
     """
+    pixels = images.astype("float32")
     if images.dtype != np.uint8:
-        raise ValueError(f"vgg16_preprocess expects uint8 pixels, got {images.dtype}")
-    return keras.applications.vgg16.preprocess_input(images.astype("float32"))
+        pixels *= 255.0  # the loaders accept floats only in [0, 1]
+    return keras.applications.vgg16.preprocess_input(pixels)
 
 
 def base_features(base: keras.Model, images: np.ndarray, batch_size: int = 250,
                   label: str = "features") -> np.ndarray:
-    """The frozen base's output for uint8 images (preprocessed here), in batches."""
+    """The frozen base's output for images (preprocessed here, once), in batches."""
     start = time.perf_counter()
     interactive = sys.stdout.isatty()  # a progress bar redrawn in place; a log gets one line
     batches = []
