@@ -69,20 +69,9 @@ class Config:
 QUICK = {"trials": 1, "epochs": 3, "per_class": 20, "test_size": 1000}
 
 
-def chosen_runs(spec: str) -> list[str]:
-    """The --runs list, checked."""
-    given = dict.fromkeys(name.strip() for name in spec.split(","))  # in order, once each
-    names = list(RUNS) if spec == "all" else list(given)
-    unknown = [name for name in names if name not in RUNS]
-    if unknown or not names:
-        raise cli.UserInputError(f"--runs {spec}: unknown {', '.join(unknown) or 'list'}; "
-                                 f"choose from {', '.join(RUNS)} or all")
-    return names
-
-
 def main(config: Config) -> dict:
     start = time.perf_counter()
-    runs = chosen_runs(config.runs)
+    runs = cli.choose_names(config.runs, RUNS, "--runs")
     os.makedirs(config.out, exist_ok=True)
     print(f"cifar_vgg: {', '.join(runs)}, {config.trials} trials each, device "
           f"{configure_device()}")

@@ -67,20 +67,9 @@ class Config:
 QUICK = {"trials": 2, "epochs": 5, "test_size": 500}
 
 
-def chosen_variants(spec: str) -> list[str]:
-    """The --variants list, checked."""
-    given = dict.fromkeys(name.strip() for name in spec.split(","))  # in order, once each
-    names = list(vgg.HEAD_VARIANTS) if spec == "all" else list(given)
-    unknown = [name for name in names if name not in vgg.HEAD_VARIANTS]
-    if unknown or not names:
-        raise cli.UserInputError(f"--variants {spec}: unknown {', '.join(unknown) or 'list'}; "
-                                 f"choose from {', '.join(vgg.HEAD_VARIANTS)} or all")
-    return names
-
-
 def main(config: Config) -> dict:
     start = time.perf_counter()
-    variants = chosen_variants(config.variants)
+    variants = cli.choose_names(config.variants, vgg.HEAD_VARIANTS, "--variants")
     os.makedirs(config.out, exist_ok=True)
     print(f"mnist_vgg: {len(variants)} head variants x {config.trials} trials, device "
           f"{configure_device()}")

@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 import sys
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 Config = TypeVar("Config")
@@ -112,6 +112,21 @@ def parse_config(config_type: type[Config], argv: Sequence[str] | None, descript
     except UserInputError as error:
         parser.error(str(error))
     return config
+
+
+def choose_names(spec: str, known: Iterable[str], flag: str) -> list[str]:
+    """A comma-separated list of names ("all": every known one), in order, each once.
+
+    Raises:
+        UserInputError: an unknown name, or an empty list.
+    """
+    known = list(known)
+    names = known if spec == "all" else list(dict.fromkeys(n.strip() for n in spec.split(",")))
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise UserInputError(f"{flag} {spec}: unknown {', '.join(unknown) or 'or empty name'}; "
+                             f"choose from {', '.join(known)} or all")
+    return names
 
 
 def run_script(main: Callable[[Config], Any], config: Config, prog: str) -> int:
