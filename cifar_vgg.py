@@ -113,7 +113,8 @@ def main(config: Config) -> dict:
               f"({base.count_params():,} parameters) + head {vgg.HEAD_VARIANTS[config.head]}, "
               f"{config.epochs} epochs, batch {config.batch_size}")
         used = np.unique(np.concatenate(small_sets))
-        features = vgg.cached_base_features(base, np.concatenate([dataset.x_train[used], test[0]]),
+        features = vgg.cached_base_features(base, np.concatenate([data.to_unit_float(dataset.x_train[used]),
+                                                            data.to_unit_float(test[0])]),
                                             config.weights, config.feature_cache,
                                             "VGG16 features")
         row_of = {index: row for row, index in enumerate(used)}
@@ -136,9 +137,9 @@ def main(config: Config) -> dict:
     json_path = os.path.join(config.out, "cifar_vgg.json")
     reporting.write_json(json_path, payload)
     png_path = os.path.join(config.out, "cifar_vgg.png")
+    weights_note = f" (VGG16: {vgg.weights_label(config.weights)})" if "vgg16" in runs else ""
     reporting.plot_histories(png_path, histories, f"CIFAR-10, {config.per_class} images per "
-                             f"class, {config.trials} trials (VGG16: "
-                             f"{vgg.weights_label(config.weights)})")
+                             f"class, {config.trials} trials{weights_note}")
     print("\nsummary: test accuracy on CIFAR-10\n" + reporting.summary_table(summary, lecture))
     for run, run_histories in histories.items():
         best = np.mean([max(h["val_accuracy"]) for h in run_histories])

@@ -91,7 +91,8 @@ def main(config: Config) -> dict:
 
     # 2. Make the digits look like VGG16's input: 32x32 (zero-pad 2), 3 channels
     used = np.unique(np.concatenate(small_sets))  # the pool images some trial trains on
-    images = data.pad_and_repeat(np.concatenate([pool[0][used], test[0]]))
+    images = data.pad_and_repeat(np.concatenate([data.to_unit_float(pool[0][used]),
+                                                 data.to_unit_float(test[0])]))
     print(f"data: {dataset.name} ({dataset.source})\n  {config.small_size} training images "
           f"per trial ({len(used)} distinct over {config.trials} trials), {len(test[1]):,} test "
           f"images, padded and repeated to {images.shape[1:]}")
@@ -135,7 +136,7 @@ def main(config: Config) -> dict:
     reporting.write_json(json_path, payload)
     png_path = os.path.join(config.out, "mnist_vgg.png")
     reporting.plot_trials(png_path, results, lecture, f"VGG16 ({vgg.weights_label(config.weights)})"
-                          f" + new heads, 100 target images, {dataset.name}")
+                          f" + new heads, {config.small_size} target images, {dataset.name}")
     print(f"\nsummary: test accuracy on digits 1,3,5,7,9 ({dataset.name}, VGG16 with "
           f"{vgg.weights_label(config.weights)})\n" + reporting.summary_table(summary, lecture))
     if config.weights == "none":

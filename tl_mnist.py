@@ -200,7 +200,7 @@ def main(config: Config) -> dict:
     reporting.write_json(json_path, payload)
     png_path = os.path.join(config.out, "tl_mnist.png")
     reporting.plot_trials(png_path, results, LECTURE,
-                          f"100 target images, {config.trials} trials ({dataset.name})")
+                          f"{config.small_size} target images, {config.trials} trials ({dataset.name})")
 
     print(f"\nsummary: test accuracy on digits 1,3,5,7,9 ({dataset.name})\n"
           + reporting.summary_table(summary, LECTURE)

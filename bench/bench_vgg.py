@@ -45,6 +45,7 @@ def plain_model(base: keras.Model, variant: str, num_classes: int) -> keras.Sequ
 
 def run_plain(args: argparse.Namespace) -> dict:
     """Every (variant, trial) as a whole model in fit; returns accuracies and time."""
+    keras.utils.set_random_seed(0)
     base = vgg.vgg16_base("none")
     if args.script == "cifar":
         dataset = data.load_cifar10(args.data)
@@ -54,9 +55,11 @@ def run_plain(args: argparse.Namespace) -> dict:
         dataset = data.load_mnist(args.data, "mnist")
         x_pool, y_pool = data.select_classes(dataset.x_train, dataset.y_train, data.ODD_DIGITS)
         x_pool = data.pad_and_repeat(x_pool)
-        per_class, variants, classes = 20, args.variants.split(","), 5
-    test_x, test_y = data.subsample(dataset.x_test, dataset.y_test, args.test_size, 0)
-    if args.script == "mnist":
+        per_class, variants, classes = 20, [v.strip() for v in args.variants.split(",")], 5
+    test_x, test_y = dataset.x_test, dataset.y_test
+    if args.script == "cifar":
+        test_x, test_y = data.subsample(test_x, test_y, args.test_size, 0)
+    else:
         test_x, test_y = data.select_classes(test_x, test_y, data.ODD_DIGITS)
         test_x = data.pad_and_repeat(test_x)
     test_x = vgg.vgg16_preprocess(test_x)

@@ -66,7 +66,7 @@ def load_model(path: str, flag: str = "--base",
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as error:
         first_line = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
         raise UserInputError(f"{flag} {path}: not a readable Keras model ({type(error).__name__}: "
-                             f"{first_line}); delete it or pass --retrain") from error
+                             f"{first_line}); delete it or use another file") from error
     if not isinstance(model, keras.Model) or not model.inputs:
         raise UserInputError(f"{flag} {path}: holds no built Keras model")
     if input_shape is not None and tuple(model.inputs[0].shape[1:]) != tuple(input_shape):
@@ -88,4 +88,4 @@ def load_if_matching(path: str, record: dict) -> keras.Model | None:
         return None
     if saved.get("config") != record.get("config") or not os.path.isfile(path):
         return None
-    return load_model(path)
+    return load_model(path, "saved model")

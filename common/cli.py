@@ -132,16 +132,17 @@ def choose_names(spec: str, known: Iterable[str], flag: str) -> list[str]:
 def run_script(main: Callable[[Config], Any], config: Config, prog: str) -> int:
     """Runs `main(config)`; bad input becomes one line and exit status 2.
 
-    Ctrl-C ends with exit status 130 and a line saying what was kept (results are
-    written as each phase ends, so finished phases are on disk).
+    Ctrl-C ends with exit status 130 and one line; every file the scripts write goes
+    to a temporary name first, so none is left half-written.
     """
     try:
         main(config)
-    except (UserInputError, FileNotFoundError) as error:
+    # FileExistsError, NotADirectoryError: a file where an output folder should go.
+    except (UserInputError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted; results of the phases that finished are in the output "
-              "folder", file=sys.stderr)
+        print(f"\n{prog}: interrupted; no file was left half-written (each is written whole, "
+              "then renamed)", file=sys.stderr)
         return 130
     return 0

@@ -121,7 +121,9 @@ def load_npz(path: str, shape: tuple[int, int, int]) -> tuple[np.ndarray, ...]:
         with np.load(path, allow_pickle=False) as archive:
             keys = set(archive.files)
             contents = {key: archive[key] for key in keys & {*KERAS_KEYS, *LECTURE_KEYS}}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+    # An .npy loads as a bare array (no `files`, no context manager): TypeError.
+    except (OSError, ValueError, TypeError, AttributeError, zipfile.BadZipFile,
+            EOFError) as error:
         raise UserInputError(f"--data {path}: not a readable .npz file ({error})") from error
     layout = next((names for names in (KERAS_KEYS, LECTURE_KEYS) if keys >= set(names)), None)
     if layout is None:

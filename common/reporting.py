@@ -137,6 +137,7 @@ def plot_histories(path: str, histories: Mapping[str, Sequence[dict]], title: st
             label = f"{name} ({'training' if key == 'accuracy' else 'test'})"
             axes.plot(epochs, curve, style, color=f"C{colour}", label=label)
     axes.set_xlabel("epoch")
+    axes.xaxis.get_major_locator().set_params(integer=True)
     axes.set_ylabel("accuracy (%)")
     axes.set_title(title, fontsize=10)
     axes.grid(alpha=0.3)

@@ -123,7 +123,10 @@ def transfer_model(base: keras.Model, num_classes: int, seed: int,
 
 def is_random(layer: Layer) -> bool:
     """Whether `layer` (or a layer inside it) draws random numbers when training."""
-    return any(hasattr(inner, "seed_generator") for inner in sublayers(layer))
+    # Dropout keeps its stream as `seed_generator`, the Random* augmentation layers as
+    # `generator`.
+    return any(hasattr(inner, "seed_generator") or hasattr(inner, "generator")
+               for inner in sublayers(layer))
 
 
 def split_body_head(model: keras.Model) -> tuple[keras.Sequential, keras.Sequential]:
