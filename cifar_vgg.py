@@ -112,17 +112,12 @@ def main(config: Config) -> dict:
         print(f"\ntransfer: VGG16 ({vgg.weights_label(config.weights)}), frozen "
               f"({base.count_params():,} parameters) + head {vgg.HEAD_VARIANTS[config.head]}, "
               f"{config.epochs} epochs, batch {config.batch_size}")
-        used = np.unique(np.concatenate(small_sets))
-        features = vgg.cached_base_features(base, np.concatenate([data.to_unit_float(dataset.x_train[used]),
-                                                            data.to_unit_float(test[0])]),
-                                            config.weights, config.feature_cache,
-                                            "VGG16 features")
-        row_of = {index: row for row, index in enumerate(used)}
-        train_sets = [(features[[row_of[i] for i in chosen]], dataset.y_train[chosen])
-                      for chosen in small_sets]
-        heads = [vgg.head(config.head, features.shape[1:], 10, seed) for seed in seeds]
+        small_features, test_features = vgg.trial_features(
+            base, dataset.x_train, small_sets, test[0], config.weights, config.feature_cache)
+        train_sets = [(x, dataset.y_train[chosen]) for x, chosen in zip(small_features, small_sets)]
+        heads = [vgg.head(config.head, test_features.shape[1:], 10, seed) for seed in seeds]
         results["vgg16"], histories["vgg16"] = trials.train_with_history(
-            heads, train_sets, (features[len(used):], test[1]), seeds, config.epochs,
+            heads, train_sets, (test_features, test[1]), seeds, config.epochs,
             config.batch_size, label="transfer")
 
     # 4. Compare with the lecture, and show the curves

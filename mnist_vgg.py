@@ -21,8 +21,6 @@ import sys
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 import common  # noqa: F401  (quiets TensorFlow's start-up messages before keras loads)
 import keras
 from common import cli, data, reporting, trials, vgg
@@ -89,31 +87,26 @@ def main(config: Config) -> dict:
     small_sets = trials.draw_small_sets(pool[1], config.small_size // len(data.ODD_DIGITS),
                                         seeds, [str(d) for d in data.ODD_DIGITS])
 
-    # 2. Make the digits look like VGG16's input: 32x32 (zero-pad 2), 3 channels
-    used = np.unique(np.concatenate(small_sets))  # the pool images some trial trains on
-    images = data.pad_and_repeat(np.concatenate([data.to_unit_float(pool[0][used]),
-                                                 data.to_unit_float(test[0])]))
     print(f"data: {dataset.name} ({dataset.source})\n  {config.small_size} training images "
-          f"per trial ({len(used)} distinct over {config.trials} trials), {len(test[1]):,} test "
-          f"images, padded and repeated to {images.shape[1:]}")
+          f"per trial, {len(test[1]):,} test images, made VGG16's {vgg.VGG16_INPUT} by "
+          "zero-padding 2 pixels per side and repeating the gray channel")
 
-    # 3. VGG16 without its top, frozen; its features for every image, computed once
+    # 2. VGG16 without its top, frozen; its features for every image, computed once
     base = vgg.vgg16_base(config.weights)
     print(f"\nVGG16 ({vgg.weights_label(config.weights)}), frozen: {base.count_params():,} "
           f"parameters, output {base.outputs[0].shape[1:]}")
-    features = vgg.cached_base_features(base, images, config.weights, config.feature_cache,
-                                        "VGG16 features")
-    row_of = {index: row for row, index in enumerate(used)}
-    train_sets = [(features[[row_of[i] for i in chosen]], pool[1][chosen])
-                  for chosen in small_sets]
-    test_features = (features[len(used):], test[1])
+    small_features, test_features = vgg.trial_features(
+        base, pool[0], small_sets, test[0], config.weights, config.feature_cache,
+        prepare=data.pad_and_repeat)
+    train_sets = [(x, pool[1][chosen]) for x, chosen in zip(small_features, small_sets)]
+    test_features = (test_features, test[1])
 
-    # 4. New heads on the frozen base: every variant and trial, side by side
+    # 3. New heads on the frozen base: every variant and trial, side by side
     heads, head_seeds, head_sets = [], [], []
     for variant in variants:
         print(f"  head {variant}: {vgg.HEAD_VARIANTS[variant]}")
         for seed, train_set in zip(seeds, train_sets):
-            heads.append(vgg.head(variant, features.shape[1:], len(data.ODD_DIGITS), seed))
+            heads.append(vgg.head(variant, test_features[0].shape[1:], len(data.ODD_DIGITS), seed))
             head_seeds.append(seed)
             head_sets.append(train_set)
     print(f"\ntraining {len(heads)} heads ({len(variants)} variants x {config.trials} trials), "
@@ -123,7 +116,7 @@ def main(config: Config) -> dict:
     results = {variant: scores[i * config.trials:(i + 1) * config.trials]
                for i, variant in enumerate(variants)}
 
-    # 5. Compare with the lecture
+    # 4. Compare with the lecture
     summary = {name: reporting.summarize(values) for name, values in results.items()}
     lecture = {} if config.weights == "none" else {v: LECTURE[v] for v in variants}
     payload = {"script": "mnist_vgg", "config": dataclasses.asdict(config),

@@ -134,10 +134,11 @@ def load_npz(path: str, shape: tuple[int, int, int]) -> tuple[np.ndarray, ...]:
     return checked_arrays(arrays, f"--data {path}", shape)
 
 
-def keras_cache_file(filename: str) -> str:
-    """Where Keras's dataset loaders keep `filename` once downloaded."""
+def keras_cache_file(filename: str, folder: str = "datasets") -> str:
+    """Where Keras keeps `filename` once downloaded: datasets in "datasets",
+    keras.applications weights in "models"."""
     keras_home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
-    return os.path.join(keras_home, "datasets", filename)
+    return os.path.join(keras_home, folder, filename)
 
 
 def load_from_keras(loader: Callable[[], tuple], filename: str, size: str,

@@ -11,6 +11,7 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import keras
@@ -18,6 +19,7 @@ from keras import layers
 
 from common import models
 from common.cli import UserInputError
+from common.data import keras_cache_file, to_unit_float
 from common.transfer import freeze
 
 VGG16_INPUT = (32, 32, 3)
@@ -38,12 +40,6 @@ HEAD_VARIANTS = {
 }
 
 
-def keras_weights_file(filename: str) -> str:
-    """Where keras.applications keeps a downloaded weights file."""
-    keras_home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
-    return os.path.join(keras_home, "models", filename)
-
-
 def vgg16_base(weights: str, input_shape: tuple[int, int, int] = VGG16_INPUT) -> keras.Model:
     """VGG16 without its top, frozen.
 
@@ -61,7 +57,7 @@ def vgg16_base(weights: str, input_shape: tuple[int, int, int] = VGG16_INPUT) ->
     if weights == "none":
         base = keras.applications.VGG16(include_top=False, weights=None, input_shape=input_shape)
     elif weights == "imagenet":
-        cached = keras_weights_file(VGG16_NOTOP_FILE)
+        cached = keras_cache_file(VGG16_NOTOP_FILE, "models")
         if not os.path.exists(cached):
             print(f"VGG16's ImageNet weights are not in Keras's cache ({cached}); "
                   "downloading them (58 MB) ...")
@@ -140,6 +136,31 @@ def cached_base_features(base: keras.Model, images: np.ndarray, weights: str,
     np.save(temporary, features)
     os.replace(temporary, path)
     return features
+
+
+def trial_features(base: keras.Model, pool: np.ndarray, small_sets: Sequence[np.ndarray],
+                   test_images: np.ndarray, weights: str, cache_dir: str | None,
+                   prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+                   ) -> tuple[list[np.ndarray], np.ndarray]:
+    """The base's features for each trial's small set and for the test images.
+
+    Each image runs through the base once, even when several trials draw it.
+
+    Args:
+        pool: the images the small sets index into.
+        small_sets: each trial's indices into `pool`.
+        prepare: applied to the images (as floats in [0, 1]) before the base, e.g.
+            `data.pad_and_repeat` for MNIST.
+
+    Returns:
+        (features of each small set, in its order; features of the test images).
+    """
+    used = np.unique(np.concatenate(small_sets))  # sorted: searchsorted finds each row
+    images = np.concatenate([to_unit_float(pool[used]), to_unit_float(test_images)])
+    features = cached_base_features(base, prepare(images) if prepare else images, weights,
+                                    cache_dir, f"VGG16 features ({len(used):,} distinct "
+                                    f"training and {len(test_images):,} test images)")
+    return [features[np.searchsorted(used, chosen)] for chosen in small_sets], features[len(used):]
 
 
 def weights_tag(weights: str) -> str:

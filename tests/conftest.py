@@ -1,4 +1,4 @@
-"""Shared fixtures: small synthetic digit images, never the network or ../shared."""
+"""Shared fixtures: small synthetic digit images, made here; no network, no dataset files."""
 
 import os
 import sys
