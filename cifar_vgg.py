@@ -12,7 +12,8 @@ from are close to CIFAR-10's.
 
 Expect about 40–41% from scratch with tanh and 48–50% with VGG16 (the lecture's ranges).
 With --weights none VGG16 keeps random weights: a control, not transfer.
-Results: results/cifar_vgg.json and results/cifar_vgg.png.
+Results: results/cifar_vgg.json and results/cifar_vgg.png; finished trials are kept
+in results/cifar_vgg.trials.jsonl (--resume goes on from them).
 """
 
 import dataclasses
@@ -25,7 +26,7 @@ import numpy as np
 
 import common  # noqa: F401  (quiets TensorFlow's start-up messages before keras loads)
 import keras
-from common import cli, data, models, reporting, trials, vgg
+from common import cli, data, models, reporting, stats, trial_log, trials, vgg
 from common.device import configure_device
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
@@ -37,7 +38,7 @@ LECTURE = {"cnn_tanh": (0.400, 0.414), "cnn_relu": (0.364, 0.388),
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(cli.RunOptions):
     """The lecture's protocol; every field is a command-line flag."""
 
     trials: int = cli.option(3, "trials per run; trial k uses seed --seed + k", minimum=1)
@@ -69,6 +70,38 @@ class Config:
 QUICK = {"trials": 1, "epochs": 3, "per_class": 20, "test_size": 1000}
 
 
+def train_from_scratch(run: str, seeds: list[int], dataset: data.Dataset, small_sets: dict,
+                       test: tuple, config: Config) -> list[dict]:
+    """The lecture's CNN with the run's activation, from scratch, one per trial side by side."""
+    print(f"\nno transfer: the lecture's CNN from scratch ({run}), {config.epochs} epochs, "
+          f"batch {config.batch_size}, {len(seeds)} trials side by side")
+    cnns = [models.cifar_cnn(10, seed, SCRATCH_RUNS[run]) for seed in seeds]
+    train_sets = [(data.to_unit_float(dataset.x_train[small_sets[seed]]),
+                   dataset.y_train[small_sets[seed]]) for seed in seeds]
+    scores, histories = trials.train_with_history(
+        cnns, train_sets, (data.to_unit_float(test[0]), test[1]), seeds, config.epochs,
+        config.batch_size, label=run)
+    return [{"accuracy": score, "history": history} for score, history in zip(scores, histories)]
+
+
+def train_with_transfer(seeds: list[int], dataset: data.Dataset, small_sets: dict, test: tuple,
+                        config: Config) -> list[dict]:
+    """VGG16, frozen: its features computed once, then a new head per trial on them."""
+    base = vgg.vgg16_base(config.weights, seed=config.seed)
+    print(f"\ntransfer: VGG16 ({vgg.weights_label(config.weights)}), frozen "
+          f"({base.count_params():,} parameters) + head {vgg.HEAD_VARIANTS[config.head]}, "
+          f"{config.epochs} epochs, batch {config.batch_size}")
+    small_features, test_features = vgg.trial_features(
+        base, dataset.x_train, [small_sets[seed] for seed in seeds], test[0], config.weights,
+        config.feature_cache)
+    train_sets = [(x, dataset.y_train[small_sets[seed]]) for x, seed in zip(small_features, seeds)]
+    heads = [vgg.head(config.head, test_features.shape[1:], 10, seed) for seed in seeds]
+    scores, histories = trials.train_with_history(
+        heads, train_sets, (test_features, test[1]), seeds, config.epochs, config.batch_size,
+        label="transfer")
+    return [{"accuracy": score, "history": history} for score, history in zip(scores, histories)]
+
+
 def main(config: Config) -> dict:
     start = time.perf_counter()
     runs = cli.choose_names(config.runs, RUNS, "--runs")
@@ -81,53 +114,48 @@ def main(config: Config) -> dict:
     dataset = data.load_cifar10(config.data)
     test = data.subsample(dataset.x_test, dataset.y_test, config.test_size, config.seed)
     seeds = trials.trial_seeds(config.seed, config.trials)
-    small_sets = trials.draw_small_sets(dataset.y_train, config.per_class, seeds, CLASS_NAMES,
-                                        "--per-class")
+    mine = trial_log.shard_seeds(seeds, config.shard)  # all of them, unless --shard
+    small_sets = dict(zip(seeds, trials.draw_small_sets(dataset.y_train, config.per_class, seeds,
+                                                        CLASS_NAMES, "--per-class")))
+    log = trial_log.TrialLog(trial_log.trials_path(config.out, "cifar_vgg"), "cifar_vgg",
+                             dataclasses.asdict(config), config.resume or bool(config.shard))
     print(f"data: {dataset.name} ({dataset.source})\n  {10 * config.per_class:,} training "
           f"images per trial ({config.per_class} per class), {len(test[1]):,} test images "
           "(validation after every epoch, and the final test)")
-    results: dict[str, list[float]] = {}
-    histories: dict[str, list[dict]] = {}
 
-    # 2. No transfer: the lecture's CNN from scratch, with each hidden activation
-    scratch_runs = [run for run in runs if run in SCRATCH_RUNS]
-    if scratch_runs:
-        print(f"\nno transfer: the lecture's CNN from scratch ({', '.join(scratch_runs)}), "
-              f"{config.epochs} epochs, batch {config.batch_size}, all side by side")
-        cnns = [models.cifar_cnn(10, seed, SCRATCH_RUNS[run]) for run in scratch_runs
-                for seed in seeds]
-        unit_test = (data.to_unit_float(test[0]), test[1])
-        train_sets = [(data.to_unit_float(dataset.x_train[chosen]), dataset.y_train[chosen])
-                      for chosen in small_sets] * len(scratch_runs)
-        scores, run_histories = trials.train_with_history(
-            cnns, train_sets, unit_test, seeds * len(scratch_runs), config.epochs,
-            config.batch_size, label="no transfer")
-        for i, run in enumerate(scratch_runs):
-            results[run] = scores[i * config.trials:(i + 1) * config.trials]
-            histories[run] = run_histories[i * config.trials:(i + 1) * config.trials]
+    # 2. No transfer: the lecture's CNN from scratch, with each hidden activation, and
+    # 3. transfer: VGG16, frozen, its features once, then a new head per trial on them.
+    # Each run's trials train side by side; each finished trial goes to the trials file.
+    def train_here() -> None:
+        for run in runs:
+            if run in SCRATCH_RUNS:
+                log.run([(run, seed) for seed in mine], lambda todo: train_from_scratch(
+                    run, [seed for _, seed in todo], dataset, small_sets, test, config))
+            else:
+                log.run([(run, seed) for seed in mine], lambda todo: train_with_transfer(
+                    [seed for _, seed in todo], dataset, small_sets, test, config))
 
-    # 3. Transfer: VGG16, frozen; its features once, then a new head per trial on them
-    if "vgg16" in runs:
-        base = vgg.vgg16_base(config.weights)
-        print(f"\ntransfer: VGG16 ({vgg.weights_label(config.weights)}), frozen "
-              f"({base.count_params():,} parameters) + head {vgg.HEAD_VARIANTS[config.head]}, "
-              f"{config.epochs} epochs, batch {config.batch_size}")
-        small_features, test_features = vgg.trial_features(
-            base, dataset.x_train, small_sets, test[0], config.weights, config.feature_cache)
-        train_sets = [(x, dataset.y_train[chosen]) for x, chosen in zip(small_features, small_sets)]
-        heads = [vgg.head(config.head, test_features.shape[1:], 10, seed) for seed in seeds]
-        results["vgg16"], histories["vgg16"] = trials.train_with_history(
-            heads, train_sets, (test_features, test[1]), seeds, config.epochs,
-            config.batch_size, label="transfer")
+    interrupted = trial_log.run_trials(log, config, __file__, train_here)
+    if config.shard:
+        print(f"shard {config.shard}: its trials are in {log.path}")
+        return {}
+    results = log.accuracies(runs, seeds)
+    histories = {run: log.extra(run, seeds, "history") for run in runs if results[run]}
 
     # 4. Compare with the lecture, and show the curves
-    summary = {name: reporting.summarize(values) for name, values in results.items()}
+    summary = stats.summarize_options(results)
+    comparisons = stats.comparisons(results, runs[0])
     lecture = {run: LECTURE[run] for run in runs if run != "vgg16" or config.weights != "none"}
+    finished = sum(len(values) for values in results.values())
     payload = {"script": "cifar_vgg", "config": dataclasses.asdict(config),
                "weights": vgg.weights_label(config.weights), "dataset": dataset.describe(),
                "device": configure_device(), "environment": reporting.environment(),
-               "seeds": seeds, "accuracies": results, "histories": histories,
-               "summary": summary, "lecture_ranges": LECTURE,
+               "seeds": seeds,
+               "accuracies": {name: list(values.values()) for name, values in results.items()},
+               "trial_seeds": {name: list(values) for name, values in results.items()},
+               "histories": histories, "summary": summary, "comparisons": comparisons,
+               "lecture_ranges": LECTURE, "complete": finished == len(runs) * len(seeds),
+               "trials_file": log.path, "plots": ["cifar_vgg.png"],
                "timings_s": {"total": round(time.perf_counter() - start, 2)}}
     json_path = os.path.join(config.out, "cifar_vgg.json")
     reporting.write_json(json_path, payload)
@@ -135,7 +163,8 @@ def main(config: Config) -> dict:
     weights_note = f" (VGG16: {vgg.weights_label(config.weights)})" if "vgg16" in runs else ""
     reporting.plot_histories(png_path, histories, f"CIFAR-10, {config.per_class} images per "
                              f"class, {config.trials} trials{weights_note}")
-    print("\nsummary: test accuracy on CIFAR-10\n" + reporting.summary_table(summary, lecture))
+    print("\nsummary: test accuracy on CIFAR-10\n" + reporting.summary_table(summary, lecture)
+          + "\n" + reporting.comparison_lines(comparisons))
     for run, run_histories in histories.items():
         best = np.mean([max(h["val_accuracy"]) for h in run_histories])
         final_train = np.mean([h["accuracy"][-1] for h in run_histories])
@@ -144,6 +173,8 @@ def main(config: Config) -> dict:
     if config.weights == "none" and "vgg16" in runs:
         print("*** vgg16 ran with random weights: a control, not transfer")
     print(f"wall time {time.perf_counter() - start:.0f} s; wrote {json_path} and {png_path}")
+    if interrupted:
+        raise KeyboardInterrupt
     return payload
 
 

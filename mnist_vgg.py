@@ -12,7 +12,8 @@ top of it learn, in the lecture's five variants.
 Expect about 79–86% (the lecture's ranges per variant): photographs are far from
 handwritten digits, so this transfer does worse than transfer from the even digits
 (tl_mnist.py). With --weights none VGG16 keeps random weights: a control, not transfer.
-Results: results/mnist_vgg.json and results/mnist_vgg.png.
+Results: results/mnist_vgg.json and results/mnist_vgg.png; finished trials are kept
+in results/mnist_vgg.trials.jsonl (--resume goes on from them).
 """
 
 import dataclasses
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 import common  # noqa: F401  (quiets TensorFlow's start-up messages before keras loads)
 import keras
-from common import cli, data, reporting, trials, vgg
+from common import cli, data, reporting, stats, trial_log, trials, vgg
 from common.device import configure_device
 
 LECTURE = {"plain": (0.835, 0.846), "dropout": (0.794, 0.819), "dense512": (0.859, 0.861),
@@ -31,7 +32,7 @@ LECTURE = {"plain": (0.835, 0.846), "dropout": (0.794, 0.819), "dense512": (0.85
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(cli.RunOptions):
     """The lecture's protocol; every field is a command-line flag."""
 
     trials: int = cli.option(5, "trials per head variant; trial k uses seed --seed + k",
@@ -65,6 +66,28 @@ class Config:
 QUICK = {"trials": 2, "epochs": 5, "test_size": 500}
 
 
+def train_heads(base: keras.Model, todo: list[tuple[str, int]], pool: tuple, small_sets: dict,
+                test: tuple, config: Config) -> list[dict]:
+    """New heads on the frozen base for the given (variant, seed) trials, side by side.
+
+    The base's features of every image involved are computed once (or read from
+    --feature-cache); the heads train on them.
+    """
+    seeds = sorted({seed for _, seed in todo})
+    small_features, test_features = vgg.trial_features(
+        base, pool[0], [small_sets[seed] for seed in seeds], test[0], config.weights,
+        config.feature_cache, prepare=data.pad_and_repeat)
+    train_sets = {seed: (x, pool[1][small_sets[seed]]) for seed, x in zip(seeds, small_features)}
+    heads = [vgg.head(variant, test_features.shape[1:], len(data.ODD_DIGITS), seed)
+             for variant, seed in todo]
+    print(f"\ntraining {len(heads)} heads on the base's features, {config.epochs} epochs, "
+          f"batch {config.batch_size}")
+    scores = trials.train_and_test(heads, [train_sets[seed] for _, seed in todo],
+                                   (test_features, test[1]), [seed for _, seed in todo],
+                                   config.epochs, config.batch_size, label="heads")
+    return [{"accuracy": score} for score in scores]
+
+
 def main(config: Config) -> dict:
     start = time.perf_counter()
     variants = cli.choose_names(config.variants, vgg.HEAD_VARIANTS, "--variants")
@@ -84,58 +107,64 @@ def main(config: Config) -> dict:
         raise cli.UserInputError(f"--small-size {config.small_size}: must be a multiple of 5 "
                                  "(the same number from each odd digit)")
     seeds = trials.trial_seeds(config.seed, config.trials)
-    small_sets = trials.draw_small_sets(pool[1], config.small_size // len(data.ODD_DIGITS),
-                                        seeds, [str(d) for d in data.ODD_DIGITS])
+    mine = trial_log.shard_seeds(seeds, config.shard)  # all of them, unless --shard
+    small_sets = dict(zip(seeds, trials.draw_small_sets(
+        pool[1], config.small_size // len(data.ODD_DIGITS), seeds,
+        [str(d) for d in data.ODD_DIGITS])))
+    log = trial_log.TrialLog(trial_log.trials_path(config.out, "mnist_vgg"), "mnist_vgg",
+                             dataclasses.asdict(config), config.resume or bool(config.shard))
 
     print(f"data: {dataset.name} ({dataset.source})\n  {config.small_size} training images "
           f"per trial, {len(test[1]):,} test images, made VGG16's {vgg.VGG16_INPUT} by "
           "zero-padding 2 pixels per side and repeating the gray channel")
 
-    # 2. VGG16 without its top, frozen; its features for every image, computed once
-    base = vgg.vgg16_base(config.weights)
+    # 2. VGG16 without its top, frozen
+    base = vgg.vgg16_base(config.weights, seed=config.seed)
     print(f"\nVGG16 ({vgg.weights_label(config.weights)}), frozen: {base.count_params():,} "
           f"parameters, output {base.outputs[0].shape[1:]}")
-    small_features, test_features = vgg.trial_features(
-        base, pool[0], small_sets, test[0], config.weights, config.feature_cache,
-        prepare=data.pad_and_repeat)
-    train_sets = [(x, pool[1][chosen]) for x, chosen in zip(small_features, small_sets)]
-    test_features = (test_features, test[1])
-
-    # 3. New heads on the frozen base: every variant and trial, side by side
-    heads, head_seeds, head_sets = [], [], []
     for variant in variants:
         print(f"  head {variant}: {vgg.HEAD_VARIANTS[variant]}")
-        for seed, train_set in zip(seeds, train_sets):
-            heads.append(vgg.head(variant, test_features[0].shape[1:], len(data.ODD_DIGITS), seed))
-            head_seeds.append(seed)
-            head_sets.append(train_set)
-    print(f"\ntraining {len(heads)} heads ({len(variants)} variants x {config.trials} trials), "
-          f"{config.epochs} epochs, batch {config.batch_size}")
-    scores = trials.train_and_test(heads, head_sets, test_features, head_seeds, config.epochs,
-                                   config.batch_size, label="heads")
-    results = {variant: scores[i * config.trials:(i + 1) * config.trials]
-               for i, variant in enumerate(variants)}
 
-    # 4. Compare with the lecture
-    summary = {name: reporting.summarize(values) for name, values in results.items()}
+    # 3. New heads on the frozen base, every variant and trial side by side, on the
+    # base's features (computed once); each finished trial goes to the trials file
+    interrupted = trial_log.run_trials(log, config, __file__, lambda: log.run(
+        [(variant, seed) for variant in variants for seed in mine],
+        lambda todo: train_heads(base, todo, pool, small_sets, test, config)))
+    if config.shard:
+        print(f"shard {config.shard}: its trials are in {log.path}")
+        return {}
+
+    # 4. Compare with the lecture, and the variants with the first one
+    results = log.accuracies(variants, seeds)
+    summary = stats.summarize_options(results)
+    comparisons = stats.comparisons(results, variants[0])
     lecture = {} if config.weights == "none" else {v: LECTURE[v] for v in variants}
+    finished = sum(len(values) for values in results.values())
     payload = {"script": "mnist_vgg", "config": dataclasses.asdict(config),
                "weights": vgg.weights_label(config.weights), "dataset": dataset.describe(),
                "device": configure_device(), "environment": reporting.environment(),
                "seeds": seeds, "variants": {v: vgg.HEAD_VARIANTS[v] for v in variants},
-               "accuracies": results, "summary": summary, "lecture_ranges": LECTURE,
+               "accuracies": {name: list(values.values()) for name, values in results.items()},
+               "trial_seeds": {name: list(values) for name, values in results.items()},
+               "summary": summary, "comparisons": comparisons, "lecture_ranges": LECTURE,
+               "complete": finished == len(variants) * len(seeds), "trials_file": log.path,
+               "plots": ["mnist_vgg.png"],
                "timings_s": {"total": round(time.perf_counter() - start, 2)}}
     json_path = os.path.join(config.out, "mnist_vgg.json")
     reporting.write_json(json_path, payload)
     png_path = os.path.join(config.out, "mnist_vgg.png")
-    reporting.plot_trials(png_path, results, lecture, f"VGG16 ({vgg.weights_label(config.weights)})"
+    reporting.plot_trials(png_path, {name: list(values.values()) for name, values in results.items()},
+                          lecture, f"VGG16 ({vgg.weights_label(config.weights)})"
                           f" + new heads, {config.small_size} target images, {dataset.name}")
     print(f"\nsummary: test accuracy on digits 1,3,5,7,9 ({dataset.name}, VGG16 with "
-          f"{vgg.weights_label(config.weights)})\n" + reporting.summary_table(summary, lecture))
+          f"{vgg.weights_label(config.weights)})\n" + reporting.summary_table(summary, lecture)
+          + "\n" + reporting.comparison_lines(comparisons))
     if config.weights == "none":
         print("*** random VGG16 weights: a control, not transfer; the lecture's ranges do not "
               "apply")
     print(f"wall time {time.perf_counter() - start:.0f} s; wrote {json_path} and {png_path}")
+    if interrupted:
+        raise KeyboardInterrupt
     return payload
 
 

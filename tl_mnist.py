@@ -12,7 +12,9 @@ images, over 15 trials with different random small sets.
 Expect about 93% without transfer and 96% with it on real MNIST (lecture: 84.0–87.3%
 and 91.0–92.6%). Without MNIST (offline, nothing cached) the script says so and uses
 scikit-learn's bundled 8x8 digits, an easy set that leaves little room for a gain.
-Results: results/tl_mnist.json and results/tl_mnist.png.
+Results: results/tl_mnist.json and results/tl_mnist.png; each trial is kept in
+results/tl_mnist.trials.jsonl the moment it finishes, so an interrupted run goes on
+with --resume, and --jobs N trains the trials in N processes.
 """
 
 import dataclasses
@@ -27,16 +29,18 @@ import numpy as np
 
 import common  # noqa: F401  (quiets TensorFlow's start-up messages before keras loads)
 import keras
-from common import checkpoints, cli, data, models, reporting, training, transfer, trials
+from common import (checkpoints, cli, data, models, reporting, stats, training, transfer,
+                    trial_log, trials)
 from common.device import configure_device
 
 EVEN_DIGITS, ODD_DIGITS = data.EVEN_DIGITS, data.ODD_DIGITS  # the big and the small task
 MNIST_BIG_IMAGES = 29_492  # even digits in MNIST's training set
+OPTIONS = ("no transfer", "transfer")  # the first is the baseline of the comparison
 LECTURE = {"no transfer": (0.840, 0.873), "transfer": (0.910, 0.926)}
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(cli.RunOptions):
     """The lecture's protocol; every field is a command-line flag."""
 
     trials: int = cli.option(15, "trials per option; trial k uses seed --seed + k", minimum=1)
@@ -119,6 +123,31 @@ def parameter_counts(model: keras.Model) -> tuple[int, int]:
     return trainable, model.count_params() - trainable
 
 
+def train_from_scratch(seeds: list[int], small_sets: dict[int, tuple], test: tuple,
+                       config: Config) -> list[dict]:
+    """Option 1: the lecture's CNN from scratch on each trial's small set, side by side."""
+    print(f"\noption 1, no transfer: {len(seeds)} CNNs from scratch, {config.epochs} epochs, "
+          f"batch {config.batch_size}, side by side")
+    scratch = [models.lecture_cnn(len(ODD_DIGITS), seed=seed) for seed in seeds]
+    scores = trials.train_and_test(scratch, [small_sets[seed] for seed in seeds], test, seeds,
+                                   config.epochs, config.batch_size, label="no transfer")
+    return [{"accuracy": score} for score in scores]
+
+
+def train_with_transfer(base: keras.Model, seeds: list[int], small_sets: dict[int, tuple],
+                        test: tuple, config: Config) -> list[dict]:
+    """Option 2: the base's hidden layers copied and frozen, a new output layer trained."""
+    transferred = [transfer.transfer_model(base, len(ODD_DIGITS), seed) for seed in seeds]
+    trainable, frozen = parameter_counts(transferred[0])
+    print(f"\noption 2, transfer: hidden layers copied and frozen ({frozen:,} parameters) + "
+          f"new Dense(5) ({trainable:,} trainable), {config.epochs} epochs, batch "
+          f"{config.batch_size}")
+    scores = trials.train_heads_on_features(
+        transferred, [small_sets[seed] for seed in seeds], test, seeds, config.epochs,
+        config.batch_size, label="transfer")
+    return [{"accuracy": score} for score in scores]
+
+
 def main(config: Config) -> dict:
     start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -148,11 +177,16 @@ def main(config: Config) -> dict:
           f"(digits 1,3,5,7,9): {config.small_size} training images per trial from "
           f"{len(pool[1]):,}, {len(test[1]):,} test images")
     seeds = trials.trial_seeds(config.seed, config.trials)
+    mine = trial_log.shard_seeds(seeds, config.shard)  # all of them, unless --shard
     if config.small_size % len(ODD_DIGITS):
         raise cli.UserInputError(f"--small-size {config.small_size}: must be a multiple of "
                                  f"{len(ODD_DIGITS)} (the same number from each odd digit)")
-    small_sets = [(pool[0][i], pool[1][i]) for i in trials.draw_small_sets(
-        pool[1], config.small_size // len(ODD_DIGITS), seeds, [str(d) for d in ODD_DIGITS])]
+    small_sets = {seed: (pool[0][i], pool[1][i]) for seed, i in zip(seeds, trials.draw_small_sets(
+        pool[1], config.small_size // len(ODD_DIGITS), seeds, [str(d) for d in ODD_DIGITS]))}
+    # Each finished trial goes to the trials file at once (see common/trial_log.py);
+    # --resume reads the finished ones back (and refuses another config) before any work.
+    log = trial_log.TrialLog(trial_log.trials_path(config.out, "tl_mnist"), "tl_mnist",
+                             dataclasses.asdict(config), config.resume or bool(config.shard))
     since = phase_done("load", start)
 
     # 2. Pretrain the CNN on the big task (or reuse the saved one)
@@ -162,55 +196,57 @@ def main(config: Config) -> dict:
     print(f"  pretrained model: {100 * base_accuracy:.1f}% on the big task's test images")
     since = phase_done("pretrain", since)
 
-    results: dict[str, list[float]] = {}
+    # 3. Option 1, no transfer: the CNN from scratch on each trial's 100 images, and
+    # 4. option 2, transfer: copy the hidden layers, freeze them, add a new output layer.
+    def train_here() -> None:
+        log.run([("no transfer", seed) for seed in mine],
+                lambda todo: train_from_scratch([seed for _, seed in todo], small_sets, test, config))
+        log.run([("transfer", seed) for seed in mine],
+                lambda todo: train_with_transfer(base, [seed for _, seed in todo], small_sets,
+                                                 test, config))
+
+    interrupted = trial_log.run_trials(log, config, __file__, train_here)
+    since = phase_done("trials", since)
+    if config.shard:
+        print(f"shard {config.shard}: its trials are in {log.path}")
+        return {}
+
+    # 5. Compare
+    results = log.accuracies(OPTIONS, seeds)
+    for k, seed in enumerate(seeds):
+        cells = [f"{name} {100 * results[name][seed]:5.1f}%" if seed in results[name]
+                 else f"{name}   —  " for name in OPTIONS]
+        print(f"  trial {k:2d} (seed {seed}): " + "   ".join(cells))
+    summary = stats.summarize_options(results)
+    comparisons = stats.comparisons(results, OPTIONS[0])
+    timings["total"] = round(time.perf_counter() - start, 2)
+    finished = sum(len(values) for values in results.values())
     payload = {"script": "tl_mnist", "config": dataclasses.asdict(config),
                "dataset": dataset.describe(), "device": configure_device(),
                "environment": reporting.environment(), "seeds": seeds,
                "base": {**base_info, "big_task_test_accuracy": base_accuracy},
-               "accuracies": results, "timings_s": timings}
+               "accuracies": {name: list(values.values()) for name, values in results.items()},
+               "trial_seeds": {name: list(values) for name, values in results.items()},
+               "summary": summary, "comparisons": comparisons, "lecture_ranges": LECTURE,
+               "complete": finished == len(OPTIONS) * len(seeds), "trials_file": log.path,
+               "plots": ["tl_mnist.png"], "timings_s": timings}
     json_path = os.path.join(config.out, "tl_mnist.json")
-
-    # 3. Option 1, no transfer: the CNN from scratch on each trial's 100 images
-    print(f"\noption 1, no transfer: {config.trials} CNNs from scratch, {config.epochs} epochs, "
-          f"batch {config.batch_size}, side by side")
-    scratch = [models.lecture_cnn(len(ODD_DIGITS), seed=seed) for seed in seeds]
-    results["no transfer"] = trials.train_and_test(
-        scratch, small_sets, test, seeds, config.epochs, config.batch_size, label="no transfer")
-    since = phase_done("no_transfer", since)
-    reporting.write_json(json_path, payload)  # finished phases survive a crash or Ctrl-C
-
-    # 4. Option 2, transfer: copy the hidden layers, freeze them, add a new output layer
-    transferred = [transfer.transfer_model(base, len(ODD_DIGITS), seed) for seed in seeds]
-    trainable, frozen = parameter_counts(transferred[0])
-    print(f"\noption 2, transfer: hidden layers copied and frozen ({frozen:,} parameters) + "
-          f"new Dense(5) ({trainable:,} trainable), {config.epochs} epochs, batch "
-          f"{config.batch_size}")
-    results["transfer"] = trials.train_heads_on_features(
-        transferred, small_sets, test, seeds, config.epochs, config.batch_size, label="transfer")
-    since = phase_done("transfer", since)
-
-    # 5. Compare
-    for k, seed in enumerate(seeds):
-        print(f"  trial {k:2d} (seed {seed}): no transfer {100 * results['no transfer'][k]:5.1f}%"
-              f"   transfer {100 * results['transfer'][k]:5.1f}%")
-    summary = {name: reporting.summarize(values) for name, values in results.items()}
-    gain = reporting.compare_paired(results["no transfer"], results["transfer"])
-    timings["total"] = round(time.perf_counter() - start, 2)
-    payload.update(summary=summary, gain=gain, lecture_ranges=LECTURE)
     reporting.write_json(json_path, payload)
     png_path = os.path.join(config.out, "tl_mnist.png")
-    reporting.plot_trials(png_path, results, LECTURE,
-                          f"{config.small_size} target images, {config.trials} trials ({dataset.name})")
+    reporting.plot_trials(png_path, {name: list(values.values()) for name, values in results.items()},
+                          LECTURE, f"{config.small_size} target images, {config.trials} trials "
+                          f"({dataset.name})")
 
     print(f"\nsummary: test accuracy on digits 1,3,5,7,9 ({dataset.name})\n"
-          + reporting.summary_table(summary, LECTURE)
-          + f"\ngain of transfer: {100 * gain['mean_gain']:+.1f} points on average, ahead in "
-          f"{gain['trials_ahead']} of {gain['trials']} paired trials"
-          f"\npretrained model on digits 0,2,4,6,8: {100 * base_accuracy:.1f}%")
+          + reporting.summary_table(summary, LECTURE) + "\n"
+          + reporting.comparison_lines(comparisons)
+          + f"\npretrained model on digits 0,2,4,6,8: {100 * base_accuracy:.1f}%")
     if dataset.warning:
         print(f"*** {dataset.name}: not MNIST. These small, clean digits leave little room for a "
               "gain; pass --data mnist.npz for the lecture's experiment.")
     print(f"wall time {timings['total']:.0f} s; wrote {json_path} and {png_path}")
+    if interrupted:
+        raise KeyboardInterrupt
     return payload
 
 

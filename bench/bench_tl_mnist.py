@@ -27,7 +27,7 @@ import common  # noqa: F401
 import keras
 from keras import layers
 import tl_mnist
-from common import data, reporting
+from common import data, reporting, stats
 
 
 def lecture_cnn_plain(num_classes: int) -> keras.Sequential:
@@ -108,12 +108,12 @@ def main() -> None:
     print("\nwall time, pretraining included:")
     for side in ("plain", "toolkit"):
         if side in report:
-            stats = {name: reporting.summarize(values)
-                     for name, values in report[side]["accuracies"].items()}
-            report[side]["summary"] = stats
+            summary = {name: stats.summarize(values)
+                       for name, values in report[side]["accuracies"].items()}
+            report[side]["summary"] = summary
             print(f"  {side:8s} {report[side]['total_s']:7.1f} s (pretraining "
                   f"{report[side]['pretrain_s']:.1f} s)")
-            print("  " + reporting.summary_table(stats, tl_mnist.LECTURE).replace("\n", "\n  "))
+            print("  " + reporting.summary_table(summary, tl_mnist.LECTURE).replace("\n", "\n  "))
     if "plain" in report and "toolkit" in report:
         report["ratio"] = report["toolkit"]["total_s"] / report["plain"]["total_s"]
         print(f"  toolkit / plain = {report['ratio']:.3f} ({1 / report['ratio']:.1f}x faster)")

@@ -18,6 +18,10 @@ from common.cli import UserInputError
 from common.transfer import output_layer
 
 
+# mkstemp makes files only their owner can read; results are meant to be shared.
+READABLE = 0o644
+
+
 def atomic_write_text(path: str, text: str) -> None:
     """Writes `text` to `path` through a temporary file and a rename."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -25,6 +29,7 @@ def atomic_write_text(path: str, text: str) -> None:
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".txt")
     with os.fdopen(handle, "w") as file:
         file.write(text)
+    os.chmod(temporary, READABLE)
     os.replace(temporary, path)
 
 
@@ -39,8 +44,14 @@ def save_model(model: keras.Model, path: str, record: dict) -> None:
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".keras")
     os.close(handle)
-    model.save(temporary)
-    os.replace(temporary, path)
+    try:
+        model.save(temporary)
+        os.chmod(temporary, READABLE)
+        os.replace(temporary, path)
+    except BaseException:  # a failed or interrupted save: remove the partial file, re-raise
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
     atomic_write_text(record_path(path), json.dumps(record, indent=2) + "\n")
 
 

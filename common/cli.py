@@ -8,12 +8,20 @@ applies the `--quick` preset under the flags the user gave, and checks the value
 
 import argparse
 import dataclasses
+import signal
 import sys
+import threading
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 Config = TypeVar("Config")
+
+
+# Set by Ctrl-C while `run_script` runs; training stops at the end of the epoch in
+# progress (see `common.training.EpochProgress`). A KeyboardInterrupt raised at a
+# random point inside TensorFlow's C++ code can come out as a RuntimeError instead.
+STOP_REQUESTED = threading.Event()
 
 
 class UserInputError(ValueError):
@@ -114,6 +122,32 @@ def parse_config(config_type: type[Config], argv: Sequence[str] | None, descript
     return config
 
 
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """Flags every script shares: how a run is carried out, never what it computes."""
+
+    resume: bool = option(False, "continue the run whose finished trials are in "
+                          "<out>/<script>.trials.jsonl (same config; more --trials adds trials)",
+                          group="running")
+    jobs: int = option(1, "train the trials in this many processes at once (the same "
+                       "results as one process)", group="running", minimum=1)
+    shard: str = option("", "K/N: train only trials K, K+N, K+2N, ... and append them to the "
+                        "trials file (to spread one run over machines; --jobs uses it)",
+                        group="running")
+
+
+def config_argv(config: Any, **overrides: Any) -> list[str]:
+    """The command-line flags that give `config`, with `overrides` (None: leave out)."""
+    argv = []
+    for field in dataclasses.fields(config):
+        value = overrides.get(field.name, getattr(config, field.name))
+        if field.type is bool and value:
+            argv.append(_flag(field.name))
+        elif field.type is not bool and value is not None:
+            argv += [_flag(field.name), str(value)]
+    return argv
+
+
 def choose_names(spec: str, known: Iterable[str], flag: str) -> list[str]:
     """A comma-separated list of names ("all": every known one), in order, each once.
 
@@ -129,12 +163,22 @@ def choose_names(spec: str, known: Iterable[str], flag: str) -> list[str]:
     return names
 
 
+def _request_stop(signum: int, frame: Any) -> None:
+    """The first Ctrl-C asks training to stop at the epoch's end; a second one stops now."""
+    if STOP_REQUESTED.is_set():
+        raise KeyboardInterrupt
+    STOP_REQUESTED.set()
+    print("\nCtrl-C: stopping at the end of this epoch, keeping every finished trial "
+          "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+
 def run_script(main: Callable[[Config], Any], config: Config, prog: str) -> int:
     """Runs `main(config)`; bad input becomes one line and exit status 2.
 
     Ctrl-C ends with exit status 130 and one line; every file the scripts write goes
     to a temporary name first, so none is left half-written.
     """
+    previous_handler = signal.signal(signal.SIGINT, _request_stop)
     try:
         main(config)
     # FileExistsError, NotADirectoryError: a file where an output folder should go.
@@ -142,7 +186,10 @@ def run_script(main: Callable[[Config], Any], config: Config, prog: str) -> int:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted; no file was left half-written (each is written whole, "
-              "then renamed)", file=sys.stderr)
+        print(f"\n{prog}: interrupted; every finished trial is kept (rerun with --resume to "
+              "finish the run), and no file was left half-written", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+        STOP_REQUESTED.clear()
     return 0

@@ -1,4 +1,4 @@
-"""Statistics over trials, the summary table, JSON results and plots.
+"""The summary table, JSON results and plots (the statistics are in `common.stats`).
 
 matplotlib is imported inside the plotting function only, so that importing this
 module (and every script's `--help`) stays fast.
@@ -13,22 +13,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import keras
 
+from common import stats
 from common.checkpoints import atomic_write_text
-
-
-def summarize(values: Sequence[float]) -> dict:
-    """n, min, max, mean and sample standard deviation (ddof=1; 0 for one value)."""
-    array = np.asarray(values, dtype=float)
-    return {"n": int(array.size), "min": float(array.min()), "max": float(array.max()),
-            "mean": float(array.mean()),
-            "std": float(array.std(ddof=1)) if array.size > 1 else 0.0}
-
-
-def compare_paired(baseline: Sequence[float], treatment: Sequence[float]) -> dict:
-    """Trial-by-trial gain of `treatment` over `baseline` (same seeds, same small sets)."""
-    gains = np.asarray(treatment, dtype=float) - np.asarray(baseline, dtype=float)
-    return {"mean_gain": float(gains.mean()), "trials_ahead": int((gains > 0).sum()),
-            "trials": int(gains.size)}
 
 
 def percent_range(low: float, high: float) -> str:
@@ -39,16 +25,38 @@ def summary_table(rows: Mapping[str, dict], lecture: Mapping[str, tuple[float, f
     """A plain-text table: one row per option, our statistics beside the lecture's range.
 
     Args:
-        rows: option name -> `summarize` output (accuracies as fractions).
+        rows: option name -> `stats.summarize` output (accuracies as fractions).
         lecture: option name -> the lecture's (min, max), as fractions.
     """
+    if not rows:
+        return "(no trial has finished yet)"
     width = max(len(name) for name in rows) + 2
-    lines = [f"{'':<{width}}{'trials':>7}  {'min–max':>13}  {'mean ± std':>14}  {'lecture':>13}"]
-    for name, stats in rows.items():
-        ours = percent_range(stats["min"], stats["max"])
-        spread = f"{100 * stats['mean']:.1f} ± {100 * stats['std']:.1f}%"
+    lines = [f"{'':<{width}}{'trials':>7}  {'min–max':>13}  {'mean ± std':>14}  "
+             f"{'95% CI of mean':>15}  {'lecture':>13}"]
+    for name, summary in rows.items():
+        ours = percent_range(summary["min"], summary["max"])
+        spread = f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}%"
+        interval = percent_range(*summary["ci95"]) if summary.get("ci95") else "—"
         theirs = percent_range(*lecture[name]) if name in lecture else "—"
-        lines.append(f"{name:<{width}}{stats['n']:>7}  {ours:>13}  {spread:>14}  {theirs:>13}")
+        lines.append(f"{name:<{width}}{summary['n']:>7}  {ours:>13}  {spread:>14}  "
+                     f"{interval:>15}  {theirs:>13}")
+    return "\n".join(lines)
+
+
+def comparison_lines(comparisons: Sequence[dict]) -> str:
+    """One line per comparison: the difference, its interval, Welch's test, Cohen's d."""
+    lines = []
+    for c in comparisons:
+        interval = (f" (95% CI {100 * c['ci95'][0]:+.1f} to {100 * c['ci95'][1]:+.1f})"
+                    if c["ci95"] else "")
+        test = (f"Welch t = {c['welch_t']:.2f}, df = {c['welch_df']:.1f}, "
+                f"p = {stats.format_p(c['p_value'])}" if c["welch_t"] is not None
+                else "Welch's test needs 2+ trials with some spread")
+        effect = f", Cohen's d = {c['cohens_d']:.2f}" if c["cohens_d"] is not None else ""
+        pairs = (f", ahead in {c['trials_ahead']} of {c['paired_trials']} paired trials"
+                 if c["paired_trials"] else "")
+        lines.append(f"{c['treatment']} vs {c['baseline']}: {100 * c['mean_difference']:+.1f} "
+                     f"points{interval}; {test}{effect}{pairs}")
     return "\n".join(lines)
 
 
@@ -84,8 +92,10 @@ def plot_trials(path: str, results: Mapping[str, Sequence[float]],
 
     Each option is a column of points (one per trial) with its mean as a bar; the
     lecture's min–max range is a shaded band behind the column; trials with the same
-    seed are joined by a faint line, so paired differences are visible.
+    seed are joined by a faint line, so paired differences are visible. Options
+    without finished trials are left out.
     """
+    results = {name: values for name, values in results.items() if len(values)}
     import matplotlib
 
     matplotlib.use("Agg")

@@ -18,6 +18,7 @@ import numpy as np
 import keras
 from keras import layers
 
+from common.cli import STOP_REQUESTED
 from common.models import derive_seed
 
 
@@ -77,6 +78,8 @@ class EpochProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.on_epoch:
             self.on_epoch(epoch)
+        if STOP_REQUESTED.is_set():  # Ctrl-C (see common.cli.run_script): stop cleanly here
+            raise KeyboardInterrupt
         loss = (logs or {}).get("loss", float("nan")) / self.branches
         line = (f"  {self.label}: epoch {epoch + 1}/{self.epochs}, loss {loss:.4f} "
                 f"(mean of {self.branches}), {time.perf_counter() - self.start:.0f} s")

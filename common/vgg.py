@@ -40,7 +40,8 @@ HEAD_VARIANTS = {
 }
 
 
-def vgg16_base(weights: str, input_shape: tuple[int, int, int] = VGG16_INPUT) -> keras.Model:
+def vgg16_base(weights: str, input_shape: tuple[int, int, int] = VGG16_INPUT,
+               seed: int = 0) -> keras.Model:
     """VGG16 without its top, frozen.
 
     Args:
@@ -48,6 +49,8 @@ def vgg16_base(weights: str, input_shape: tuple[int, int, int] = VGG16_INPUT) ->
             the same pipeline, but not transfer) or the path of a weights file
             (`vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5`).
         input_shape: (height, width, 3), at least 32x32.
+        seed: draws the random weights of "none", so that every process of a run
+            (`--jobs`, `--resume`) gets the same ones.
 
     Raises:
         FileNotFoundError: `weights` is a path with no file.
@@ -55,6 +58,8 @@ def vgg16_base(weights: str, input_shape: tuple[int, int, int] = VGG16_INPUT) ->
             the file does not fit VGG16.
     """
     if weights == "none":
+        # keras.applications takes no seed; its initialisers draw from the global one.
+        keras.utils.set_random_seed(seed)
         base = keras.applications.VGG16(include_top=False, weights=None, input_shape=input_shape)
     elif weights == "imagenet":
         cached = keras_cache_file(VGG16_NOTOP_FILE, "models")

@@ -29,8 +29,10 @@ def test_quick_run_writes_json_and_png_and_reuses_its_base(mnist_like_npz, tmp_p
         results = json.load(file)
     assert results["config"]["trials"] == 3 and results["dataset"]["name"] == "mnist"
     assert len(results["accuracies"]["no transfer"]) == len(results["accuracies"]["transfer"]) == 3
-    assert set(results["summary"]["transfer"]) == {"n", "min", "max", "mean", "std"}
-    assert {"load", "pretrain", "no_transfer", "transfer", "total"} <= set(results["timings_s"])
+    assert set(results["summary"]["transfer"]) == {"n", "min", "max", "mean", "std", "ci95"}
+    assert results["complete"] and results["comparisons"][0]["treatment"] == "transfer"
+    assert "95% CI of mean" in result.stdout and "transfer vs no transfer: " in result.stdout
+    assert {"load", "pretrain", "trials", "total"} <= set(results["timings_s"])
     assert results["environment"]["keras"] and results["device"]
     assert results["base"]["trained_now"] is True
     assert (tmp_path / "results" / "tl_mnist.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

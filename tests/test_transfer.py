@@ -1,6 +1,7 @@
 """The transfer model: copied (not shared) frozen layers, counts, freezing, saving."""
 
 import hashlib
+import os
 
 import numpy as np
 import pytest
@@ -129,3 +130,22 @@ def test_saved_model_is_reused_only_when_its_config_matches(base, tmp_path):
     assert checkpoints.load_if_matching(path, {"config": {"epochs": 15}}) is not None
     assert checkpoints.load_if_matching(path, {"config": {"epochs": 14}}) is None
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_save_that_fails_midway_leaves_the_old_model_and_no_partial_file(base, tmp_path,
+                                                                          monkeypatch):
+    path = str(tmp_path / "mnist_5_15.keras")
+    checkpoints.save_model(base, path, {"config": {"epochs": 15}})
+    before = (tmp_path / "mnist_5_15.keras").read_bytes()
+    assert oct(os.stat(path).st_mode & 0o777) == "0o644"  # readable by others, as results are
+
+    def crash(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as file:
+            file.write(b"PK half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(base), "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoints.save_model(base, path, {"config": {"epochs": 16}})
+    assert (tmp_path / "mnist_5_15.keras").read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["mnist_5_15.json", "mnist_5_15.keras"]

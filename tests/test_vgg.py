@@ -359,7 +359,8 @@ def test_cifar_vgg_quick_run_writes_json_with_histories_and_png(tmp_path):
     epochs, runs = results["config"]["epochs"], list(cifar_vgg.RUNS)
     assert epochs == 3 and results["config"]["trials"] == 1
     assert list(results["accuracies"]) == list(results["histories"]) == runs
-    assert set(results["summary"]) == set(runs)
+    assert set(results["summary"]) == set(runs) and results["complete"]
+    assert [c["treatment"] for c in results["comparisons"]] == runs[1:]  # against runs[0]
     for run in runs:
         (history,) = results["histories"][run]
         assert set(history) == {"accuracy", "val_accuracy", "loss", "val_loss"}

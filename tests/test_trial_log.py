@@ -1,0 +1,223 @@
+"""The trials file: finished trials survive a kill, --resume goes on, --jobs gives the same results."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import tl_mnist
+from common import cli, trial_log
+from conftest import ROOT
+
+CONFIG = {"epochs": 5, "seed": 0, "trials": 3, "out": "results"}
+
+
+def make_log(tmp_path, resume=False, **changes) -> trial_log.TrialLog:
+    return trial_log.TrialLog(str(tmp_path / "x.trials.jsonl"), "x", {**CONFIG, **changes},
+                              resume, say=lambda line: None)
+
+
+def test_each_trial_is_one_flushed_line_and_resume_reads_them_back(tmp_path):
+    log = make_log(tmp_path)
+    log.append("transfer", 0, 0.93, history={"loss": [1.0]})
+    log.append("transfer", 1, 0.95)
+    lines = (tmp_path / "x.trials.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["config"] == CONFIG and len(lines) == 3
+    # Only the config fields that change results must match: --out and --trials may differ.
+    again = make_log(tmp_path, resume=True, out="elsewhere", trials=30)
+    assert again.accuracies(["transfer", "other"], [0, 1, 2]) == {
+        "transfer": {0: 0.93, 1: 0.95}, "other": {}}
+    assert again.extra("transfer", [0], "history") == [{"loss": [1.0]}]
+    assert again.missing([("transfer", 0), ("transfer", 2)]) == [("transfer", 2)]
+
+
+def test_resume_refuses_another_config_naming_the_flag(tmp_path):
+    make_log(tmp_path)
+    with pytest.raises(cli.UserInputError, match=r"--epochs 5 -> 100"):
+        make_log(tmp_path, resume=True, epochs=100)
+
+
+def test_a_new_run_keeps_the_previous_trials_file(tmp_path):
+    make_log(tmp_path).append("a", 0, 0.5)
+    make_log(tmp_path)
+    assert "0.5" in (tmp_path / "x.trials.jsonl.previous").read_text()
+    assert len((tmp_path / "x.trials.jsonl").read_text().splitlines()) == 1
+
+
+def test_run_trains_only_the_missing_trials(tmp_path):
+    log = make_log(tmp_path)
+    log.append("a", 0, 0.5)
+    asked = []
+
+    def train(todo):
+        asked.append(todo)
+        return [{"accuracy": 0.6 + seed / 10} for _, seed in todo]
+
+    log.run([("a", 0), ("a", 1), ("a", 2)], train)
+    log.run([("a", 0), ("a", 1)], train)  # all finished: not called
+    assert asked == [[("a", 1), ("a", 2)]]
+    assert make_log(tmp_path, resume=True).accuracies(["a"], [0, 1, 2])["a"] == {
+        0: 0.5, 1: 0.7, 2: 0.8}
+
+
+def test_a_line_cut_off_by_a_kill_is_dropped_other_damage_is_an_error(tmp_path):
+    path = tmp_path / "x.trials.jsonl"
+    make_log(tmp_path).append("a", 0, 0.5)
+    with open(path, "a") as file:
+        file.write('{"option": "a", "seed": 1, "accu')  # killed mid-write
+    assert make_log(tmp_path, resume=True).accuracies(["a"], [0, 1])["a"] == {0: 0.5}
+    with open(path, "a") as file:
+        file.write('\n{"option": "a", "seed": 2, "accuracy": 0.7}\n')
+    with pytest.raises(cli.UserInputError, match=r"x.trials.jsonl line 3: not a JSON record"):
+        make_log(tmp_path, resume=True)
+    path.write_text('{"option": "a"}\n')
+    with pytest.raises(cli.UserInputError, match="not a trials file"):
+        make_log(tmp_path, resume=True)
+
+
+@pytest.mark.parametrize("shard, expected", [("", [10, 11, 12, 13, 14]), ("1/2", [10, 12, 14]),
+                                             ("2/2", [11, 13]), ("3/3", [12])])
+def test_shards_split_the_trials_between_them(shard, expected):
+    assert trial_log.shard_seeds([10, 11, 12, 13, 14], shard) == expected
+
+
+@pytest.mark.parametrize("shard", ["0/2", "3/2", "a/b", "2"])
+def test_a_bad_shard_names_the_flag(shard):
+    with pytest.raises(cli.UserInputError, match="--shard"):
+        trial_log.shard_seeds([0, 1], shard)
+
+
+def test_a_config_becomes_the_flags_that_give_it_back():
+    config = cli.parse_config(tl_mnist.Config, ["--quick", "--epochs", "7", "--data", "a.npz"],
+                              "", tl_mnist.QUICK)
+    argv = cli.config_argv(config, jobs=1, resume=True, shard=None)
+    again = cli.parse_config(tl_mnist.Config, argv, "", tl_mnist.QUICK)
+    assert again == dataclasses.replace(config, resume=True)
+
+
+def test_ctrl_c_ends_with_the_summary_of_the_finished_trials(mnist_like_npz, tmp_path,
+                                                              monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tl_mnist, "train_with_transfer", interrupted)
+    config = tl_mnist.Config(data=mnist_like_npz, trials=2, epochs=2, pretrain_epochs=1,
+                             small_size=10, out=str(tmp_path), models_dir=str(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        tl_mnist.main(config)
+    printed = capsys.readouterr().out
+    assert "interrupted (Ctrl-C)" in printed and "summary" in printed
+    with open(tmp_path / "tl_mnist.json") as file:
+        results = json.load(file)
+    assert results["complete"] is False and list(results["summary"]) == ["no transfer"]
+    assert len(results["accuracies"]["no transfer"]) == 2 and results["comparisons"] == []
+
+
+def tl_mnist_command(data: str, folder: str, *extra: str) -> list[str]:
+    # 10 images per trial, 3 steps per epoch: option 2 trains for a few seconds, long
+    # enough to kill the run after option 1's trials are written and before it ends.
+    return [sys.executable, os.path.join(ROOT, "tl_mnist.py"), "--data", data, "--trials", "2",
+            "--epochs", "250", "--pretrain-epochs", "1", "--small-size", "10",
+            "--test-size", "40", "--out", folder, "--models-dir", folder, *extra]
+
+
+def trial_lines(path: str) -> list[dict]:
+    with open(path) as file:
+        return [json.loads(line) for line in file.read().splitlines()[1:]]
+
+
+def stop_after_option_1(command: list[str], path: str, stop: signal.Signals,
+                        ) -> subprocess.Popen:
+    """Starts the run, waits until option 1's two trials are in the file, then sends `stop`."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if os.path.isfile(path) and len(trial_lines(path)) >= 2:
+            break
+        time.sleep(0.05)
+    process.send_signal(stop)
+    return process
+
+
+def test_a_killed_run_resumes_keeping_every_finished_trial(mnist_like_npz, tmp_path):
+    folder = str(tmp_path / "run")
+    path = os.path.join(folder, "tl_mnist.trials.jsonl")
+    # SIGKILL: no chance to clean up, the hardest stop.
+    process = stop_after_option_1(tl_mnist_command(mnist_like_npz, folder), path, signal.SIGKILL)
+    process.communicate()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    finished = trial_lines(path)
+    assert [(r["option"], r["seed"]) for r in finished] == [("no transfer", 0), ("no transfer", 1)]
+
+    resumed = subprocess.run(tl_mnist_command(mnist_like_npz, folder, "--resume"),
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming: 2 finished trials" in resumed.stdout
+    assert "option 1" not in resumed.stdout  # its trials were not trained again
+    lines = trial_lines(path)
+    assert lines[:2] == finished and len(lines) == 4
+    with open(os.path.join(folder, "tl_mnist.json")) as file:
+        results = json.load(file)
+    assert results["complete"] and results["summary"]["transfer"]["n"] == 2
+
+
+
+def test_ctrl_c_stops_at_the_epoch_end_with_a_summary_and_status_130(mnist_like_npz, tmp_path):
+    path = str(tmp_path / "tl_mnist.trials.jsonl")
+    process = stop_after_option_1(tl_mnist_command(mnist_like_npz, str(tmp_path)), path,
+                                  signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Ctrl-C: stopping at the end of this epoch" in err and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("tl_mnist.py: interrupted; every finished")
+    assert "interrupted (Ctrl-C)" in out and "no transfer        2" in out
+    with open(tmp_path / "tl_mnist.json") as file:
+        results = json.load(file)
+    assert results["complete"] is False and list(results["summary"]) == ["no transfer"]
+
+
+def test_jobs_give_the_same_results_as_one_process(mnist_like_npz, tmp_path):
+    command = tl_mnist_command(mnist_like_npz, str(tmp_path), "--jobs", "2", "--epochs", "20")
+    in_jobs = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert in_jobs.returncode == 0, in_jobs.stderr
+    assert in_jobs.stdout.count("finished: ") == 4
+    with open(tmp_path / "tl_mnist.json") as file:
+        from_jobs = json.load(file)
+    config = cli.parse_config(tl_mnist.Config, command[2:], "", tl_mnist.QUICK)
+    serial = tl_mnist.main(dataclasses.replace(config, jobs=1, out=str(tmp_path / "serial")))
+    assert from_jobs["accuracies"] == serial["accuracies"]
+    assert from_jobs["trial_seeds"] == serial["trial_seeds"] == {"no transfer": [0, 1],
+                                                                 "transfer": [0, 1]}
+
+
+def test_a_damaged_trials_file_is_one_line_with_resume(mnist_like_npz, tmp_path, capsys):
+    (tmp_path / "tl_mnist.trials.jsonl").write_text("{not json\n{}\n")
+    config = tl_mnist.Config(data=mnist_like_npz, out=str(tmp_path), resume=True)
+    assert cli.run_script(tl_mnist.main, config, "tl_mnist.py") == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "tl_mnist.trials.jsonl line 1" in error
+
+
+def test_more_trials_on_resume_train_only_the_new_ones_with_the_same_results(
+        mnist_like_npz, tmp_path, capsys):
+    import mnist_vgg
+
+    def run(folder: str, trials: int, resume: bool = False) -> dict:
+        return mnist_vgg.main(mnist_vgg.Config(
+            data=mnist_like_npz, dataset="mnist", weights="none", variants="plain,dropout",
+            trials=trials, epochs=2, small_size=10, test_size=30, out=str(tmp_path / folder),
+            resume=resume))
+
+    whole = run("whole", 3)
+    run("grown", 2)
+    capsys.readouterr()
+    grown = run("grown", 3, resume=True)
+    assert "resuming: 4 finished trials" in capsys.readouterr().out
+    assert grown["accuracies"] == whole["accuracies"] and grown["complete"]
+    assert len(trial_lines(str(tmp_path / "grown" / "mnist_vgg.trials.jsonl"))) == 6
