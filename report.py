@@ -407,7 +407,9 @@ def plot_files(run: Run) -> tuple[list[str], list[str]]:
     """(existing, missing) plots: "plots" relative to the JSON's folder, else <script>.png."""
     folder = os.path.dirname(os.path.abspath(run.path))
     if "plots" in run.result:
-        listed = [name for name in run.result.get("plots") or [] if isinstance(name, str)]
+        # Plain file names only: a result file must not pull in files from elsewhere.
+        listed = [name for name in run.result.get("plots") or []
+                  if isinstance(name, str) and name == os.path.basename(name)]
     else:  # older results list no plots; the scripts wrote <script>.png beside the JSON
         fallback = f"{run.script}.png"
         listed = [fallback] if run.script.isidentifier() and os.path.isfile(

@@ -29,18 +29,20 @@ import numpy as np
 
 import common  # noqa: F401  (quiets TensorFlow's start-up messages before keras loads)
 import keras
-from common import (checkpoints, cli, data, models, reporting, stats, training, transfer,
-                    trial_log, trials)
+from common import (checkpoints, cli, data, models, reporting, training, transfer, trial_log,
+                    trials)
 from common.device import configure_device
 
 EVEN_DIGITS, ODD_DIGITS = data.EVEN_DIGITS, data.ODD_DIGITS  # the big and the small task
 MNIST_BIG_IMAGES = 29_492  # even digits in MNIST's training set
-OPTIONS = ("no transfer", "transfer")  # the first is the baseline of the comparison
+# The options compared; the first is the baseline. "transfer + fine-tune" (--fine-tune)
+# is option 2 after its second stage.
+OPTIONS = ("no transfer", "transfer", "transfer + fine-tune")
 LECTURE = {"no transfer": (0.840, 0.873), "transfer": (0.910, 0.926)}
 
 
 @dataclass(frozen=True)
-class Config(cli.RunOptions):
+class Config(cli.RunOptions, cli.TrainingOptions):
     """The lecture's protocol; every field is a command-line flag."""
 
     trials: int = cli.option(15, "trials per option; trial k uses seed --seed + k", minimum=1)
@@ -128,24 +130,46 @@ def train_from_scratch(seeds: list[int], small_sets: dict[int, tuple], test: tup
     """Option 1: the lecture's CNN from scratch on each trial's small set, side by side."""
     print(f"\noption 1, no transfer: {len(seeds)} CNNs from scratch, {config.epochs} epochs, "
           f"batch {config.batch_size}, side by side")
-    scratch = [models.lecture_cnn(len(ODD_DIGITS), seed=seed) for seed in seeds]
+    scratch = [models.lecture_cnn(len(ODD_DIGITS), seed=seed, augment=config.augment)
+               for seed in seeds]
     scores = trials.train_and_test(scratch, [small_sets[seed] for seed in seeds], test, seeds,
-                                   config.epochs, config.batch_size, label="no transfer")
+                                   config.epochs, config.batch_size, label="no transfer",
+                                   optimizer=config.optimizer, learning_rate=config.lr)
     return [{"accuracy": score} for score in scores]
 
 
-def train_with_transfer(base: keras.Model, seeds: list[int], small_sets: dict[int, tuple],
-                        test: tuple, config: Config) -> list[dict]:
-    """Option 2: the base's hidden layers copied and frozen, a new output layer trained."""
-    transferred = [transfer.transfer_model(base, len(ODD_DIGITS), seed) for seed in seeds]
+def train_with_transfer(base: keras.Model, todo: list[tuple[str, int]],
+                        small_sets: dict[int, tuple], test: tuple, config: Config) -> list[dict]:
+    """Option 2: the base's hidden layers copied and frozen, a new output layer trained;
+    with --fine-tune, then the copied layers' top opened and trained on.
+
+    Returns:
+        One record per (option, seed) in `todo`: "transfer" trials score after the
+        first stage, "transfer + fine-tune" trials after the second.
+    """
+    seeds = sorted({seed for _, seed in todo})
+    transferred = [transfer.transfer_model(base, len(ODD_DIGITS), seed, augment=config.augment)
+                   for seed in seeds]
     trainable, frozen = parameter_counts(transferred[0])
     print(f"\noption 2, transfer: hidden layers copied and frozen ({frozen:,} parameters) + "
           f"new Dense(5) ({trainable:,} trainable), {config.epochs} epochs, batch "
           f"{config.batch_size}")
-    scores = trials.train_heads_on_features(
-        transferred, [small_sets[seed] for seed in seeds], test, seeds, config.epochs,
-        config.batch_size, label="transfer")
-    return [{"accuracy": score} for score in scores]
+    train_sets = [small_sets[seed] for seed in seeds]
+    first_rate, fine_tune_rate = training.learning_rates(config.optimizer, config.lr,
+                                                         config.fine_tune_lr)
+    scores = {"transfer": trials.train_heads_on_features(
+        transferred, train_sets, test, seeds, config.epochs, config.batch_size,
+        label="transfer", optimizer=config.optimizer, learning_rate=first_rate)}
+    if any(option == OPTIONS[2] for option, _ in todo):
+        parts = [transfer.pretrained_part(model, base) for model in transferred]
+        opened = transfer.fine_tune_layers(parts[0], config.fine_tune)
+        print(f"\n  fine-tuning: copied {', '.join(layer.name for layer in opened)} opened too, "
+              f"{config.fine_tune_epochs} epochs at learning rate {fine_tune_rate:g}")
+        scores[OPTIONS[2]] = trials.fine_tune_and_test(
+            transferred, parts, config.fine_tune, train_sets, test, seeds,
+            config.fine_tune_epochs, config.batch_size, label="fine-tune",
+            optimizer=config.optimizer, learning_rate=fine_tune_rate)
+    return [{"accuracy": scores[option][seeds.index(seed)]} for option, seed in todo]
 
 
 def main(config: Config) -> dict:
@@ -186,69 +210,73 @@ def main(config: Config) -> dict:
     # Each finished trial goes to the trials file at once (see common/trial_log.py);
     # --resume reads the finished ones back (and refuses another config) before any work.
     log = trial_log.TrialLog(trial_log.trials_path(config.out, "tl_mnist"), "tl_mnist",
-                             dataclasses.asdict(config), config.resume or bool(config.shard))
+                             {**dataclasses.asdict(config), "dataset_used": dataset.name},
+                             config.resume or bool(config.shard))
     since = phase_done("load", start)
 
     # 2. Pretrain the CNN on the big task (or reuse the saved one)
     print("\nbig task: the lecture's CNN on digits 0,2,4,6,8")
     base, base_info = pretrained_base(config, dataset, big, big_test)
     base_accuracy = training.accuracies([base], *big_test)[0]
+    if config.fine_tune != "0":  # a bad --fine-tune fails now, not after training
+        transfer.fine_tune_layers(transfer.hidden_layers(base), config.fine_tune)
     print(f"  pretrained model: {100 * base_accuracy:.1f}% on the big task's test images")
     since = phase_done("pretrain", since)
 
     # 3. Option 1, no transfer: the CNN from scratch on each trial's 100 images, and
-    # 4. option 2, transfer: copy the hidden layers, freeze them, add a new output layer.
+    # 4. option 2, transfer: copy the hidden layers, freeze them, add a new output layer
+    # (and with --fine-tune, then train the top of the copied layers too).
+    options = OPTIONS if config.fine_tune != "0" else OPTIONS[:2]
+
     def train_here() -> None:
         log.run([("no transfer", seed) for seed in mine],
                 lambda todo: train_from_scratch([seed for _, seed in todo], small_sets, test, config))
-        log.run([("transfer", seed) for seed in mine],
-                lambda todo: train_with_transfer(base, [seed for _, seed in todo], small_sets,
-                                                 test, config))
+        log.run([(option, seed) for option in options[1:] for seed in mine],
+                lambda todo: train_with_transfer(base, todo, small_sets, test, config))
 
     interrupted = trial_log.run_trials(log, config, __file__, train_here)
     since = phase_done("trials", since)
     if config.shard:
-        print(f"shard {config.shard}: its trials are in {log.path}")
-        return {}
+        return trial_log.end_of_shard(log, config, interrupted)
 
     # 5. Compare
-    results = log.accuracies(OPTIONS, seeds)
+    by_option = log.accuracies(options, seeds)
     for k, seed in enumerate(seeds):
-        cells = [f"{name} {100 * results[name][seed]:5.1f}%" if seed in results[name]
-                 else f"{name}   —  " for name in OPTIONS]
+        cells = [f"{name} {100 * accuracies[seed]:5.1f}%" if seed in accuracies
+                 else f"{name}   —  " for name, accuracies in by_option.items()]
         print(f"  trial {k:2d} (seed {seed}): " + "   ".join(cells))
-    summary = stats.summarize_options(results)
-    comparisons = stats.comparisons(results, OPTIONS[0])
+    results = reporting.trial_results(by_option, options[0], len(options) * len(seeds))
     timings["total"] = round(time.perf_counter() - start, 2)
-    finished = sum(len(values) for values in results.values())
+    png_path = os.path.join(config.out, "tl_mnist.png")
     payload = {"script": "tl_mnist", "config": dataclasses.asdict(config),
                "dataset": dataset.describe(), "device": configure_device(),
                "environment": reporting.environment(), "seeds": seeds,
                "base": {**base_info, "big_task_test_accuracy": base_accuracy},
-               "accuracies": {name: list(values.values()) for name, values in results.items()},
-               "trial_seeds": {name: list(values) for name, values in results.items()},
-               "summary": summary, "comparisons": comparisons, "lecture_ranges": LECTURE,
-               "complete": finished == len(OPTIONS) * len(seeds), "trials_file": log.path,
-               "plots": ["tl_mnist.png"], "timings_s": timings}
+               "training": reporting.training_line(config), **results,
+               "lecture_ranges": LECTURE, "trials_file": log.path,
+               "plots": [os.path.basename(png_path)] if results["summary"] else [],
+               "timings_s": timings}
     json_path = os.path.join(config.out, "tl_mnist.json")
     reporting.write_json(json_path, payload)
-    png_path = os.path.join(config.out, "tl_mnist.png")
-    reporting.plot_trials(png_path, {name: list(values.values()) for name, values in results.items()},
-                          LECTURE, f"{config.small_size} target images, {config.trials} trials "
-                          f"({dataset.name})")
-
+    if results["summary"]:
+        reporting.plot_trials(png_path, results["accuracies"], LECTURE,
+                              f"{config.small_size} target images, {config.trials} trials "
+                              f"({dataset.name})")
     print(f"\nsummary: test accuracy on digits 1,3,5,7,9 ({dataset.name})\n"
-          + reporting.summary_table(summary, LECTURE) + "\n"
-          + reporting.comparison_lines(comparisons)
+          + reporting.training_line(config) + "\n"
+          + reporting.summary_table(results["summary"], LECTURE) + "\n"
+          + reporting.comparison_lines(results["comparisons"])
           + f"\npretrained model on digits 0,2,4,6,8: {100 * base_accuracy:.1f}%")
     if dataset.warning:
         print(f"*** {dataset.name}: not MNIST. These small, clean digits leave little room for a "
               "gain; pass --data mnist.npz for the lecture's experiment.")
-    print(f"wall time {timings['total']:.0f} s; wrote {json_path} and {png_path}")
+    print(f"wall time {timings['total']:.0f} s; wrote {json_path}"
+          + (f" and {png_path}" if results["summary"] else ""))
     if interrupted:
         raise KeyboardInterrupt
     return payload
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run_script(main, cli.parse_config(Config, None, __doc__, QUICK), "tl_mnist.py"))
+    sys.exit(cli.run_script(main, cli.parse_config(Config, None, __doc__, QUICK), "tl_mnist.py",
+                             stop_at_epoch_end=True))

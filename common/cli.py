@@ -131,9 +131,33 @@ class RunOptions:
                           group="running")
     jobs: int = option(1, "train the trials in this many processes at once (the same "
                        "results as one process)", group="running", minimum=1)
-    shard: str = option("", "K/N: train only trials K, K+N, K+2N, ... and append them to the "
-                        "trials file (to spread one run over machines; --jobs uses it)",
-                        group="running")
+    shard: str = option("", "K/N: train only every N-th trial, starting with trial K-1 (trials "
+                        "count from 0), and append them to the trials file (to spread one "
+                        "run over machines; --jobs uses it)", group="running")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingOptions:
+    """The options the lecture lists as not explored; the defaults are the lecture's."""
+
+    optimizer: str = option("adam", "optimizer of the training on the target task",
+                            group="options beyond the lecture",
+                            choices=("adam", "rmsprop", "sgd"))
+    lr: float | None = option(None, "learning rate (default: the optimizer's own: 0.001 for "
+                              "adam and rmsprop, 0.01 for sgd)",
+                              group="options beyond the lecture", minimum=0)
+    fine_tune: str = option("0", "after the new layers are trained, unfreeze the pretrained "
+                            "part's last N layers with weights (or those named PREFIX..., "
+                            "e.g. block5 of VGG16) and train on; 0: no second stage",
+                            group="options beyond the lecture")
+    fine_tune_lr: float | None = option(None, "learning rate of the fine-tuning stage "
+                                        "(default: a tenth of --lr)",
+                                        group="options beyond the lecture", minimum=0)
+    fine_tune_epochs: int = option(10, "epochs of the fine-tuning stage",
+                                   group="options beyond the lecture", minimum=1)
+    augment: bool = option(False, "random translation, rotation and zoom of the training "
+                           "images (flips too for photographs), in training only",
+                           group="options beyond the lecture")
 
 
 def config_argv(config: Any, **overrides: Any) -> list[str]:
@@ -149,18 +173,19 @@ def config_argv(config: Any, **overrides: Any) -> list[str]:
 
 
 def choose_names(spec: str, known: Iterable[str], flag: str) -> list[str]:
-    """A comma-separated list of names ("all": every known one), in order, each once.
+    """A comma-separated list of names ("all": every known one), in the known order, each once.
 
     Raises:
         UserInputError: an unknown name, or an empty list.
     """
     known = list(known)
-    names = known if spec == "all" else list(dict.fromkeys(n.strip() for n in spec.split(",")))
+    names = known if spec == "all" else [name.strip() for name in spec.split(",")]
     unknown = [name for name in names if name not in known]
     if unknown or not names:
         raise UserInputError(f"{flag} {spec}: unknown {', '.join(unknown) or 'or empty name'}; "
                              f"choose from {', '.join(known)} or all")
-    return names
+    return [name for name in known if name in names]  # in the known order: the first is
+    # the baseline of the comparisons, whatever order they were typed in
 
 
 def _request_stop(signum: int, frame: Any) -> None:
@@ -172,13 +197,18 @@ def _request_stop(signum: int, frame: Any) -> None:
           "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
 
 
-def run_script(main: Callable[[Config], Any], config: Config, prog: str) -> int:
+def run_script(main: Callable[[Config], Any], config: Config, prog: str,
+               stop_at_epoch_end: bool = False) -> int:
     """Runs `main(config)`; bad input becomes one line and exit status 2.
 
     Ctrl-C ends with exit status 130 and one line; every file the scripts write goes
-    to a temporary name first, so none is left half-written.
+    to a temporary name first, so none is left half-written. With `stop_at_epoch_end`
+    (the training scripts), the first Ctrl-C only sets `STOP_REQUESTED`, and training
+    stops at the end of the epoch in progress; a second one stops at once.
     """
-    previous_handler = signal.signal(signal.SIGINT, _request_stop)
+    previous_handler = signal.getsignal(signal.SIGINT)
+    if stop_at_epoch_end:
+        signal.signal(signal.SIGINT, _request_stop)
     try:
         main(config)
     # FileExistsError, NotADirectoryError: a file where an output folder should go.

@@ -9,11 +9,12 @@ import math
 import platform
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import keras
 
-from common import stats
+from common import stats, training
 from common.checkpoints import atomic_write_text
 
 
@@ -35,7 +36,8 @@ def summary_table(rows: Mapping[str, dict], lecture: Mapping[str, tuple[float, f
              f"{'95% CI of mean':>15}  {'lecture':>13}"]
     for name, summary in rows.items():
         ours = percent_range(summary["min"], summary["max"])
-        spread = f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}%"
+        spread = (f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}%"
+                  if summary["std"] is not None else f"{100 * summary['mean']:.1f}%")
         interval = percent_range(*summary["ci95"]) if summary.get("ci95") else "—"
         theirs = percent_range(*lecture[name]) if name in lecture else "—"
         lines.append(f"{name:<{width}}{summary['n']:>7}  {ours:>13}  {spread:>14}  "
@@ -43,21 +45,60 @@ def summary_table(rows: Mapping[str, dict], lecture: Mapping[str, tuple[float, f
     return "\n".join(lines)
 
 
+def training_line(config: Any) -> str:
+    """The training options of a run (`cli.TrainingOptions`), for the summary."""
+    first, second = training.learning_rates(config.optimizer, config.lr, config.fine_tune_lr)
+    parts = [f"{config.optimizer}, learning rate {first:g}"
+             + (" (the lecture's)" if config.optimizer == "adam" and config.lr is None else "")]
+    if config.fine_tune != "0":
+        which = (f"last {config.fine_tune} layer(s)" if config.fine_tune.isdigit()
+                 else f"{config.fine_tune}* layers")
+        parts.append(f"then the pretrained part's {which} fine-tuned for "
+                     f"{config.fine_tune_epochs} epochs at learning rate {second:g}")
+    parts.append("augmented training images" if config.augment else "no augmentation")
+    return "training: " + "; ".join(parts)
+
+
 def comparison_lines(comparisons: Sequence[dict]) -> str:
     """One line per comparison: the difference, its interval, Welch's test, Cohen's d."""
     lines = []
-    for c in comparisons:
-        interval = (f" (95% CI {100 * c['ci95'][0]:+.1f} to {100 * c['ci95'][1]:+.1f})"
-                    if c["ci95"] else "")
-        test = (f"Welch t = {c['welch_t']:.2f}, df = {c['welch_df']:.1f}, "
-                f"p = {stats.format_p(c['p_value'])}" if c["welch_t"] is not None
+    for comparison in comparisons:
+        interval = ""
+        if comparison["ci95"]:
+            low, high = comparison["ci95"]
+            interval = f" (95% CI {100 * low:+.1f} to {100 * high:+.1f})"
+        test = (f"Welch t = {comparison['welch_t']:.2f}, df = {comparison['welch_df']:.1f}, "
+                f"p = {stats.format_p(comparison['p_value'])}"
+                if comparison["welch_t"] is not None
                 else "Welch's test needs 2+ trials with some spread")
-        effect = f", Cohen's d = {c['cohens_d']:.2f}" if c["cohens_d"] is not None else ""
-        pairs = (f", ahead in {c['trials_ahead']} of {c['paired_trials']} paired trials"
-                 if c["paired_trials"] else "")
-        lines.append(f"{c['treatment']} vs {c['baseline']}: {100 * c['mean_difference']:+.1f} "
-                     f"points{interval}; {test}{effect}{pairs}")
+        if comparison["cohens_d"] is not None:
+            test += f", Cohen's d = {comparison['cohens_d']:.2f}"
+        if comparison["paired_trials"]:
+            ties = comparison["trials_tied"]
+            test += (f"; ahead in {comparison['trials_ahead']} of {comparison['paired_trials']} "
+                     f"paired trials{f' ({ties} tied)' if ties else ''}")
+        if comparison["paired_p_value"] is not None:
+            test += f", paired t-test p = {stats.format_p(comparison['paired_p_value'])}"
+        lines.append(f"{comparison['treatment']} vs {comparison['baseline']}: "
+                     f"{100 * comparison['mean_difference']:+.1f} points{interval}; {test}")
     return "\n".join(lines)
+
+
+def trial_results(results: Mapping[str, Mapping[int, float]], baseline: str,
+                  planned: int) -> dict:
+    """The JSON fields every script writes about its trials.
+
+    Args:
+        results: accuracy per seed of each option, finished trials only.
+        baseline: the option the others are compared with.
+        planned: how many trials the whole run has.
+    """
+    finished = sum(len(values) for values in results.values())
+    return {"accuracies": {name: list(values.values()) for name, values in results.items()},
+            "trial_seeds": {name: list(values) for name, values in results.items()},
+            "summary": stats.summarize_options(results),
+            "comparisons": stats.comparisons(results, baseline),
+            "complete": finished == planned}
 
 
 def environment() -> dict:

@@ -34,11 +34,11 @@ def mean_interval(values: Sequence[float]) -> list[float] | None:
 
 
 def summarize(values: Sequence[float]) -> dict:
-    """n, min, max, mean, sample standard deviation (ddof=1; 0 for one value) and ci95."""
+    """n, min, max, mean, sample standard deviation (ddof=1) and ci95 (None for one value)."""
     array = np.asarray(values, dtype=float)
     return {"n": int(array.size), "min": float(array.min()), "max": float(array.max()),
             "mean": float(array.mean()),
-            "std": float(array.std(ddof=1)) if array.size > 1 else 0.0,
+            "std": float(array.std(ddof=1)) if array.size > 1 else None,
             "ci95": mean_interval(array)}
 
 
@@ -79,24 +79,39 @@ def cohens_d(baseline: Sequence[float], treatment: Sequence[float]) -> float | N
     return float((b.mean() - a.mean()) / math.sqrt(pooled))
 
 
+def paired_test(differences: Sequence[float]) -> float | None:
+    """Two-sided p of the paired t-test (mean of the differences against 0); None if undefined."""
+    array = np.asarray(differences, dtype=float)
+    if array.size < 2 or np.ptp(array) == 0:
+        return None
+    t = array.mean() / (array.std(ddof=1) / math.sqrt(array.size))
+    return float(2 * scipy_stats.t.sf(abs(t), array.size - 1))
+
+
 def compare(baseline_name: str, treatment_name: str, baseline: Mapping[int, float],
             treatment: Mapping[int, float]) -> dict:
     """Everything the summary says about treatment against baseline.
 
     Args:
         baseline, treatment: accuracy per trial seed. Seeds in both are pairs (the
-            same small training set); the t-test and effect size use all trials.
+            same small training set and test set).
 
     Returns:
-        The Welch test's fields, `cohens_d`, sizes, and `paired_trials` /
-        `trials_ahead`: how many seed pairs there are and how many the treatment wins.
+        Welch's test on all trials (`ci95`, `welch_t`, `welch_df`, `p_value`; it
+        ignores the pairing, so it is the cautious one), `cohens_d`, the sizes; and
+        over the seed pairs: `paired_trials`, `trials_ahead` / `trials_tied` (how many
+        the treatment wins / draws) and `paired_p_value` (the paired t-test, which uses
+        the pairing and is the sharper test when every trial has its pair).
     """
     paired = sorted(set(baseline) & set(treatment))
     a, b = list(baseline.values()), list(treatment.values())
+    differences = [treatment[seed] - baseline[seed] for seed in paired]
     return {"baseline": baseline_name, "treatment": treatment_name, "n_baseline": len(a),
             "n_treatment": len(b), **welch_test(a, b), "cohens_d": cohens_d(a, b),
             "paired_trials": len(paired),
-            "trials_ahead": sum(treatment[seed] > baseline[seed] for seed in paired)}
+            "trials_ahead": sum(difference > 0 for difference in differences),
+            "trials_tied": sum(difference == 0 for difference in differences),
+            "paired_p_value": paired_test(differences)}
 
 
 def comparisons(results: Mapping[str, Mapping[int, float]], baseline: str) -> list[dict]:

@@ -26,6 +26,15 @@ OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop
               "sgd": keras.optimizers.SGD}
 
 
+def learning_rates(optimizer: str, learning_rate: float | None,
+                   fine_tune_rate: float | None) -> tuple[float, float]:
+    """(rate of the first stage, rate of the fine-tuning stage): given, or the optimizer's
+    default and a tenth of the first stage's."""
+    first = learning_rate if learning_rate is not None else float(
+        OPTIMIZERS[optimizer]().learning_rate)
+    return first, fine_tune_rate if fine_tune_rate is not None else first / 10
+
+
 class TableLookup(layers.Layer):
     """Returns the rows of a fixed table (the training data) at the given indices."""
 
@@ -78,7 +87,8 @@ class EpochProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.on_epoch:
             self.on_epoch(epoch)
-        if STOP_REQUESTED.is_set():  # Ctrl-C (see common.cli.run_script): stop cleanly here
+        # Ctrl-C (see common.cli.run_script): stop cleanly here, unless training is done.
+        if STOP_REQUESTED.is_set() and epoch + 1 < self.epochs:
             raise KeyboardInterrupt
         loss = (logs or {}).get("loss", float("nan")) / self.branches
         line = (f"  {self.label}: epoch {epoch + 1}/{self.epochs}, loss {loss:.4f} "

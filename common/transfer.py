@@ -3,17 +3,19 @@
 - `transfer_model` copies a pretrained model's hidden layers into fresh layers (the
   pretrained model is never touched), freezes them, and adds a new output layer.
 - `freeze` / `unfreeze` flip trainable flags; BatchNormalization stays in inference
-  mode when a base is unfrozen for fine-tuning.
+  mode when a base is unfrozen for fine-tuning. `unfreeze_top` opens the last layers
+  of a pretrained part for a second, fine-tuning stage.
 - `split_body_head` finds the frozen, deterministic front of a model, whose output
   can be computed once and cached, and the head that must be trained.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import keras
 from keras import layers
 
-from common.models import derive_seed, softmax_output
+from common.cli import UserInputError
+from common.models import augmentation, derive_seed, softmax_output
 
 Layer = keras.layers.Layer
 
@@ -95,8 +97,69 @@ def unfreeze(target: Layer | Iterable[Layer]) -> None:
                 inner.trainable = False
 
 
+def weighted_layers(part: Layer | Sequence[Layer]) -> list[Layer]:
+    """The innermost layers with weights in `part`, in the order they run (convs, denses,
+    BatchNorms; not the models that hold them)."""
+    found = []
+    for outer in [part] if isinstance(part, Layer) else part:
+        found += [layer for layer in sublayers(outer)
+                  if layer.weights and not getattr(layer, "layers", None)]
+    return found
+
+
+def fine_tune_layers(part: Layer | Sequence[Layer], spec: str) -> list[Layer]:
+    """The layers of a pretrained part that `--fine-tune spec` opens.
+
+    Args:
+        part: the pretrained layers (a base model, or a list of copied layers).
+        spec: "N", the last N layers with weights; or a name prefix such as "block5"
+            (VGG16's last block) or "conv5" (ResNet50's).
+
+    Raises:
+        UserInputError: N is larger than the layers there are, or no layer has the name.
+    """
+    candidates = weighted_layers(part)
+    if spec.isdigit():
+        count = int(spec)
+        if not 1 <= count <= len(candidates):
+            raise UserInputError(f"--fine-tune {spec}: the pretrained part has "
+                                 f"{len(candidates)} layers with weights "
+                                 f"({', '.join(layer.name for layer in candidates[-4:])}, ...)"
+                                 if count else "--fine-tune 0 means no fine-tuning")
+        return candidates[len(candidates) - count:]
+    chosen = [layer for layer in candidates if layer.name.startswith(spec)]
+    if not chosen:
+        prefixes = sorted({layer.name.split("_")[0] for layer in candidates})
+        raise UserInputError(f"--fine-tune {spec}: no layer of the pretrained part is named "
+                             f"{spec}...; give a number of layers or a prefix such as "
+                             f"{', '.join(prefixes[-3:])}")
+    return chosen
+
+
+def unfreeze_top(part: Layer | Sequence[Layer], spec: str) -> list[Layer]:
+    """Opens the layers `fine_tune_layers(part, spec)` for training; the rest stays frozen.
+
+    BatchNormalization layers stay frozen, so they keep running in inference mode on
+    the source task's statistics. Recompile (or rebuild the training model) afterwards.
+
+    Example:
+        unfreeze_top(vgg16_copy, "block5")   # VGG16's last three convolutions train
+
+    Returns:
+        The layers now trainable.
+    """
+    chosen = fine_tune_layers(part, spec)
+    containers = [part] if isinstance(part, Layer) else list(part)
+    # A frozen model hides its layers' weights from training, whatever their own flags:
+    # open the containers, then close everything but the chosen layers again.
+    unfreeze(containers)
+    freeze(layer for layer in weighted_layers(part) if all(layer is not c for c in chosen))
+    unfreeze(chosen)
+    return chosen
+
+
 def transfer_model(base: keras.Model, num_classes: int, seed: int,
-                   name: str | None = None) -> keras.Sequential:
+                   name: str | None = None, augment: bool = False) -> keras.Sequential:
     """The lecture's transfer model: `base`'s hidden layers, copied and frozen, plus a
     new Dense(num_classes) softmax output layer.
 
@@ -105,6 +168,7 @@ def transfer_model(base: keras.Model, num_classes: int, seed: int,
         num_classes: classes of the new task.
         seed: the trial's seed (new output layer's initializer, copied Dropout).
         name: the new model's name (default: transfer_seed<seed>).
+        augment: put `models.augmentation` in front (active in training only).
 
     Returns:
         A compiled-ready Sequential model; for the lecture's CNN it has 18,816
@@ -112,13 +176,20 @@ def transfer_model(base: keras.Model, num_classes: int, seed: int,
     """
     originals = hidden_layers(base)
     copies = [copy_layer(layer, seed) for layer in originals]
-    model = keras.Sequential([keras.Input(base.inputs[0].shape[1:]), *copies,
+    front = [augmentation(seed)] if augment else []
+    model = keras.Sequential([keras.Input(base.inputs[0].shape[1:]), *front, *copies,
                               softmax_output(num_classes, seed)],
                              name=name or f"transfer_seed{seed}")
     for copy, original in zip(copies, originals):
         copy.set_weights(original.get_weights())
     freeze(copies)
     return model
+
+
+def pretrained_part(model: keras.Model, base: keras.Model) -> list[Layer]:
+    """The layers of a `transfer_model` that were copied from `base` (by name)."""
+    names = {layer.name for layer in hidden_layers(base)}
+    return [layer for layer in model_layers(model) if layer.name in names]
 
 
 def is_random(layer: Layer) -> bool:
@@ -147,6 +218,68 @@ def split_body_head(model: keras.Model) -> tuple[keras.Sequential, keras.Sequent
         raise ValueError(f"model {model.name!r} has nothing to train")
     body = keras.Sequential([keras.Input(model.inputs[0].shape[1:]), *parts[:cut]],
                             name=f"{model.name}_body")
-    head = keras.Sequential([keras.Input(body.outputs[0].shape[1:]), *parts[cut:]],
+    # An empty body (the model starts with augmentation) passes its input through.
+    head_input = body.outputs[0].shape[1:] if cut else model.inputs[0].shape[1:]
+    head = keras.Sequential([keras.Input(head_input), *parts[cut:]],
                             name=f"{model.name}_head")
     return body, head
+
+
+def transferable_layers(model: keras.Model) -> list[Layer]:
+    """The hidden layers with weights, in the order they run: the layers 1..L that a
+    layer-by-layer transfer study copies (convolutions, hidden Denses; not pooling,
+    Flatten, Dropout or the output layer)."""
+    return [layer for layer in hidden_layers(model) if layer.weights]
+
+
+def copy_first_layers(source: keras.Model, target: keras.Model, n: int,
+                      frozen: bool) -> keras.Model:
+    """Puts `source`'s first `n` transferable layers' weights into `target`, in place.
+
+    Yosinski et al.'s transferred network: layers 1..n carry the source's weights,
+    frozen or fine-tuned, and layers n+1.. keep `target`'s fresh initialisation. The
+    target is a newly built model of the same architecture (built with the trial's
+    seed, so that seed decides its re-initialised layers and its Dropout); the weights
+    are copied into its own layer objects, so training it never touches `source`.
+    Layers are matched by name, never by position.
+
+    Args:
+        source: the trained network (left unchanged).
+        target: a fresh model with the same transferable layers (names and shapes).
+        n: how many transferable layers to copy, 1..L (`transferable_layers`).
+        frozen: True: the copied layers are frozen (trainable = False); False: they
+            are fine-tuned with the rest. The other layers keep their flags.
+
+    Returns:
+        `target`, for chaining. Recompile it (or train it with `fit_side_by_side`,
+        which compiles) after this, so the trainable flags take effect.
+
+    Raises:
+        ValueError: n outside 1..L; the two models' transferable layers differ in
+            names or weight shapes; or `target` shares layer objects with `source`.
+
+    Example:
+        fresh = models.deep_cnn(5, seed=7)
+        model = copy_first_layers(base_a, fresh, n=3, frozen=True)  # conv1..conv3 of A
+    """
+    originals, copies = transferable_layers(source), transferable_layers(target)
+    names = [layer.name for layer in originals]
+    if [layer.name for layer in copies] != names:
+        raise ValueError(f"target {target.name!r} has transferable layers "
+                         f"{[layer.name for layer in copies]}, source {source.name!r} has "
+                         f"{names}: build the target with the source's architecture")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(names):
+        raise ValueError(f"n={n!r}: copy 1 to {len(names)} layers, the transferable layers of "
+                         f"{source.name!r} ({', '.join(names)})")
+    if {id(layer) for layer in target.layers} & {id(layer) for layer in source.layers}:
+        raise ValueError(f"target {target.name!r} shares layer objects with source "
+                         f"{source.name!r}: pass a freshly built model")
+    for original, copy in zip(originals[:n], copies[:n]):
+        shapes = [tuple(w.shape) for w in original.weights]
+        if [tuple(w.shape) for w in copy.weights] != shapes:
+            raise ValueError(f"layer {original.name!r}: source weights {shapes}, target "
+                             f"{[tuple(w.shape) for w in copy.weights]}: build the target "
+                             "with the source's architecture")
+        copy.set_weights(original.get_weights())
+        copy.trainable = not frozen
+    return target

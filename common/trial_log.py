@@ -24,6 +24,7 @@ from common import cli
 from common.cli import UserInputError
 
 FORMAT = "trials-jsonl-1"
+INTERRUPTED = 130  # the exit status of a script stopped by Ctrl-C (see `cli.run_script`)
 # Config fields that change how a run is carried out, not its results: a resumed run
 # may differ in these. (--trials too: trials are keyed by seed, so a run of 15 can be
 # resumed with --trials 30 to add 15 more.)
@@ -69,31 +70,50 @@ def read_trials(path: str) -> tuple[dict, list[dict]]:
     Raises:
         UserInputError: not a trials file, or a damaged line, naming file and line.
     """
-    with open(path, encoding="utf-8") as file:
-        text = file.read()
-    lines = text.split("\n")
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().split("\n")
+    except UnicodeDecodeError:
+        raise UserInputError(f"{path}: not a text file, so not a trials file; move it away, "
+                             "or rerun without --resume") from None
     records: list[dict] = []
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        if not line.strip() or number == len(lines):  # (the last piece: empty, or cut off)
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            if number == len(lines):  # the unfinished last line of a killed run
-                continue
-            raise UserInputError(f"{path} line {number}: not a JSON record (the file is "
-                                 "damaged); delete it, or rerun without --resume") from None
-        if not isinstance(record, dict):
-            raise UserInputError(f"{path} line {number}: not a JSON object (damaged file)")
+            record = None
+        if not isinstance(record, dict) or (records and not valid_trial(record)):
+            raise UserInputError(f"{path} line {number}: not a trial record (the file is "
+                                 "damaged); remove that line, or rerun without --resume")
         records.append(record)
     if not records or records[0].get("format") != FORMAT:
         raise UserInputError(f"{path}: not a trials file of this toolkit (no header line); "
-                             "delete it, or rerun without --resume")
-    for number, record in enumerate(records[1:], start=2):
-        if not {"option", "seed", "accuracy"} <= set(record):
-            raise UserInputError(f"{path}: record {number} lacks option, seed or accuracy "
-                                 "(damaged file); delete it, or rerun without --resume")
+                             "move it away, or rerun without --resume")
     return records[0], records[1:]
+
+
+def valid_trial(record: dict) -> bool:
+    """Whether a line holds a trial: an option name, an integer seed, an accuracy."""
+    return (isinstance(record.get("option"), str) and isinstance(record.get("seed"), int)
+            and isinstance(record.get("accuracy"), (int, float)))
+
+
+def cut_unfinished_line(path: str) -> None:
+    """Removes a last line cut off mid-write, so the next trial starts on a line of its own."""
+    with open(path, "rb+") as file:
+        content = file.read()
+        if content and not content.endswith(b"\n"):
+            file.truncate(content.rfind(b"\n") + 1)
+
+
+def read_trials_or_none(path: str) -> list[dict] | None:
+    """The trial records of a file, or None if it is no readable trials file."""
+    try:
+        return read_trials(path)[1]
+    except (UserInputError, OSError):
+        return None
 
 
 def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
@@ -106,10 +126,14 @@ def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> 
 class TrialLog:
     """The finished trials of one run, kept in memory and in the trials file.
 
+    Nothing is written until `start` (called by `run_trials` once every input has been
+    checked), so a run that fails on bad input leaves an earlier run's file alone.
+
     Args:
         path: the trials file.
         script: the script's name, recorded in the header.
-        config: the run's config as a dict.
+        config: what the results depend on: the run's config as a dict, plus anything
+            else to check on --resume (e.g. the dataset actually used).
         resume: continue from the trials in `path` (same config) instead of starting over.
         say: where progress lines go.
 
@@ -120,8 +144,11 @@ class TrialLog:
     def __init__(self, path: str, script: str, config: Mapping[str, Any], resume: bool,
                  say: Callable[[str], None] = print):
         self.path, self.say = path, say
+        self.header = {"format": FORMAT, "script": script, "config": dict(config),
+                       "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         self.records: dict[Trial, dict] = {}
-        if resume and os.path.isfile(path):
+        self.resuming = resume and os.path.isfile(path)
+        if self.resuming:
             header, records = read_trials(path)
             differences = config_differences(header.get("config", {}), config)
             if header.get("script") != script or differences:
@@ -131,15 +158,21 @@ class TrialLog:
                     "rerun with the same flags, or without --resume to start over")
             self._add(records)
             say(f"resuming: {len(self.records)} finished trials from {path}")
-            return
-        if resume:
+        elif resume:
             say(f"--resume: no {path} yet, starting from the first trial")
-        elif os.path.isfile(path):
-            os.replace(path, path + ".previous")  # never silently drop finished trials
-            say(f"  (the previous run's trials file is kept as {path}.previous)")
-        header = {"format": FORMAT, "script": script, "config": dict(config),
-                  "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-        atomic_write_text(path, json.dumps(header) + "\n")
+
+    def start(self) -> None:
+        """Makes the file ready for appending: the earlier run's file, when resuming;
+        else a new file (an older one with finished trials is kept under its date)."""
+        if self.resuming:
+            cut_unfinished_line(self.path)
+            return
+        if os.path.isfile(self.path) and read_trials_or_none(self.path):
+            kept = f"{self.path[:-len('.jsonl')]}.{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+            os.replace(self.path, kept)  # never silently drop finished trials
+            self.say(f"  (the previous run's finished trials are kept in {kept})")
+        atomic_write_text(self.path, json.dumps(self.header) + "\n")
+        self.resuming = True  # from now on this run's own file
 
     def _add(self, records: Iterable[dict]) -> None:
         for record in records:
@@ -192,44 +225,47 @@ class TrialLog:
 
 
 def run_shards(script: str, argv: Sequence[str], jobs: int, log: TrialLog,
-               say: Callable[[str], None] = print, poll_s: float = 0.5) -> None:
+               say: Callable[[str], None] = print, poll_s: float = 0.5) -> bool:
     """Runs `script argv --shard k/jobs` in `jobs` processes and waits for them all.
 
     Each process appends its trials to the log's file; every new trial is announced as
     it lands. A process's own output goes to `<trials file>.jobK.log`.
 
+    Returns:
+        True when the processes were interrupted (Ctrl-C reaches them too).
+
     Raises:
         UserInputError: a process failed; its log file is named with its last line.
     """
     processes = []
+    stem = log.path[:-len(".jsonl")]
     for k in range(1, jobs + 1):
-        log_path = f"{log.path[:-len('.jsonl')]}.job{k}.log"
-        with open(log_path, "w") as output:
+        with open(f"{stem}.job{k}.log", "w") as output:
             command = [sys.executable, script, *argv, "--shard", f"{k}/{jobs}"]
-            processes.append((subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT),
-                              log_path))
-    say(f"  {jobs} processes started; their output: {log.path[:-len('.jsonl')]}.job*.log")
+            processes.append(subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT))
+    say(f"  {jobs} processes started; their output: {stem}.job*.log")
     seen = set(log.records)
     try:
-        while True:
-            running = [process.poll() is None for process, _ in processes]
+        while any(process.poll() is None for process in processes):
+            time.sleep(poll_s)
             log.reload()
             for option, seed in sorted(set(log.records) - seen, key=lambda trial: trial[1]):
                 say(f"  finished: {option}, seed {seed}: "
                     f"{100 * log.records[(option, seed)]['accuracy']:.1f}%")
             seen = set(log.records)
-            if not any(running):
-                break
-            time.sleep(poll_s)
     finally:  # Ctrl-C: the processes got it too; wait until they have written their trials
-        for process, _ in processes:
+        for process in processes:
             process.wait()
-    for process, log_path in processes:
-        if process.returncode != 0:
-            with open(log_path) as output:
+    statuses = [process.returncode for process in processes]
+    if cli.STOP_REQUESTED.is_set() or INTERRUPTED in statuses:
+        return True
+    for k, status in enumerate(statuses, start=1):
+        if status != 0:
+            with open(f"{stem}.job{k}.log") as output:
                 lines = [line.strip() for line in output if line.strip()] or ["(no output)"]
-            raise UserInputError(f"--jobs: a process ended with status {process.returncode}; "
-                                 f"see {log_path}: {lines[-1]}")
+            raise UserInputError(f"--jobs: process {k} ended with status {status}; see "
+                                 f"{stem}.job{k}.log: {lines[-1]}")
+    return False
 
 
 def run_trials(log: TrialLog, config: Any, script: str, train_here: Callable[[], None],
@@ -243,21 +279,35 @@ def run_trials(log: TrialLog, config: Any, script: str, train_here: Callable[[],
     Returns:
         True when Ctrl-C stopped it; the finished trials are in `log` either way, so
         the caller can still summarise them (and then raise KeyboardInterrupt).
+
+    Raises:
+        UserInputError: --jobs with --shard.
     """
+    if config.jobs > 1 and config.shard:
+        raise UserInputError(f"--jobs {config.jobs} with --shard {config.shard}: a shard runs "
+                             "in one process; drop one of the two")
+    log.start()
     interrupted = False
     try:
-        if config.jobs > 1 and not config.shard:
+        if config.jobs > 1:
             # Pretrained models are saved by now: the processes reuse them, never retrain.
             argv = cli.config_argv(config, jobs=1, resume=True, retrain=False, shard=None)
-            run_shards(script, argv, config.jobs, log, say)
+            interrupted = run_shards(script, argv, config.jobs, log, say)
         else:
             train_here()
     except KeyboardInterrupt:
         interrupted = True
     finally:
         log.reload()
-    # With --jobs the processes got the Ctrl-C too and stopped; this one only waited.
     if interrupted or cli.STOP_REQUESTED.is_set():
         say("\ninterrupted (Ctrl-C): what follows covers the finished trials only")
         return True
     return False
+
+
+def end_of_shard(log: TrialLog, config: Any, interrupted: bool) -> None:
+    """What a `--shard` process does after its trials: say where they are (and exit 130
+    when interrupted, so a job scheduler sees it); the summary is the whole run's job."""
+    print(f"shard {config.shard}: its finished trials are in {log.path}")
+    if interrupted:
+        raise KeyboardInterrupt

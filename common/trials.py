@@ -13,7 +13,7 @@ import numpy as np
 import keras
 
 from common.data import stratified_sample
-from common.transfer import split_body_head
+from common.transfer import model_layers, split_body_head, unfreeze_top
 from common.training import (accuracies, fit_side_by_side, predict_in_batches,
                              predict_side_by_side)
 
@@ -33,11 +33,16 @@ def draw_small_sets(labels: np.ndarray, per_class: int, seeds: Sequence[int],
 
 def train_and_test(models: Sequence[keras.Model], train_sets: Sequence[tuple[np.ndarray, np.ndarray]],
                    test: tuple[np.ndarray, np.ndarray], seeds: Sequence[int], epochs: int,
-                   batch_size: int, label: str, **fit_options) -> list[float]:
-    """Trains each model on its own set, side by side, and returns test accuracies."""
+                   batch_size: int, label: str,
+                   test_models: Sequence[keras.Model] | None = None, **fit_options) -> list[float]:
+    """Trains each model on its own set, side by side, and returns test accuracies.
+
+    `test_models` (default: `models`) are what is tested, e.g. the heads of models
+    that start with augmentation and a frozen base, tested on the base's features.
+    """
     fit_side_by_side(models, [x for x, _ in train_sets], [y for _, y in train_sets], seeds,
                      epochs, batch_size, label=label, **fit_options)
-    return accuracies(models, *test)
+    return accuracies(test_models or models, *test)
 
 
 def frozen_features(models: Sequence[keras.Model]) -> tuple[keras.Model, list[keras.Model]]:
@@ -67,6 +72,11 @@ def train_heads_on_features(models: Sequence[keras.Model],
     heads are trained in place.
     """
     body, heads = frozen_features(models)
+    if not model_layers(body):
+        say("  the models start with a random layer (augmentation): the frozen layers see new "
+            "images every epoch, so no features are cached and the whole models train")
+        return train_and_test(models, train_sets, test, seeds, epochs, batch_size, label,
+                              **fit_options)
     start = time.perf_counter()
     counts = [len(x) for x, _ in train_sets]
     features = predict_in_batches(body, np.concatenate([x for x, _ in train_sets] + [test[0]]))[0]
@@ -79,6 +89,22 @@ def train_heads_on_features(models: Sequence[keras.Model],
                           **fit_options)
 
 
+def fine_tune_and_test(models: Sequence[keras.Model], parts: Sequence[Sequence[keras.Layer]],
+                       spec: str, train_sets: Sequence[tuple[np.ndarray, np.ndarray]],
+                       test: tuple[np.ndarray, np.ndarray], seeds: Sequence[int], epochs: int,
+                       batch_size: int, label: str, **fit_options) -> list[float]:
+    """The second stage of transfer: each model's pretrained `part` opened at the top
+    (`transfer.unfreeze_top(part, spec)`), the whole models trained side by side.
+
+    Returns:
+        Each model's test accuracy after fine-tuning.
+    """
+    for part in parts:
+        unfreeze_top(part, spec)
+    return train_and_test(models, train_sets, test, seeds, epochs, batch_size, label,
+                          **fit_options)
+
+
 def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """Mean sparse categorical cross-entropy, as Keras computes it (clipped at 1e-7)."""
     picked = probabilities[np.arange(len(labels)), labels]
@@ -88,17 +114,19 @@ def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
 def train_with_history(models: Sequence[keras.Model],
                        train_sets: Sequence[tuple[np.ndarray, np.ndarray]],
                        test: tuple[np.ndarray, np.ndarray], seeds: Sequence[int], epochs: int,
-                       batch_size: int, label: str, **fit_options) -> tuple[list[float], list[dict]]:
+                       batch_size: int, label: str,
+                       test_models: Sequence[keras.Model] | None = None,
+                       **fit_options) -> tuple[list[float], list[dict]]:
     """`train_and_test`, plus each model's history, as `fit` with the test set as
     validation data would give it: accuracy and loss on its own training set and on
     the test set after every epoch. (Training figures are measured at the end of the
-    epoch with Dropout off, not averaged over the epoch while it trains.)
+    epoch with Dropout and augmentation off, not averaged over the epoch.)
     """
     histories = [{"accuracy": [], "loss": [], "val_accuracy": [], "val_loss": []}
                  for _ in models]
 
     def record(epoch: int) -> None:
-        on_test = predict_side_by_side(models, test[0])
+        on_test = predict_side_by_side(test_models or models, test[0])
         for model, (x, y), history, test_probabilities in zip(models, train_sets, histories,
                                                                on_test):
             on_train = predict_in_batches(model, x)[0]

@@ -523,7 +523,8 @@ def run_step(step: Step, submission: ModuleType) -> StepResult:
         step.check(function)
     # This is the grading: a student's function may raise anything (a TODO, a TypeError,
     # Keras's errors), and that must fail this step and let the next one run.
-    except Exception as error:  # noqa: BLE001 - turned into the step's FAIL line
+    # SystemExit too: a stray sys.exit() or exit() in the student's code fails its step.
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - turned into the step's FAIL line
         return StepResult(step.name, False, failure_message(error, path, step.function))
     return StepResult(step.name, True)
 
@@ -552,7 +553,7 @@ def check(name: str, path: str | None = None) -> list[StepResult]:
         submission = load_submission(path, name)
     # Importing runs the student's top-level code, which may raise anything; that fails
     # every step (with the reason) instead of stopping the grading of other files.
-    except Exception as error:  # noqa: BLE001 - turned into FAIL lines
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - turned into FAIL lines
         reason = f"could not import {path}: {failure_message(error, path, '<module>')}"
         return [StepResult(step.name, False, reason) for step in STEPS[name]]
     return [run_step(step, submission) for step in STEPS[name]]

@@ -50,7 +50,7 @@ def test_summarize_gives_every_statistic():
     assert summary["ci95"] == pytest.approx([0.92 - 4.302653 * 0.02 / math.sqrt(3),
                                              0.92 + 4.302653 * 0.02 / math.sqrt(3)], abs=1e-6)
     single = stats.summarize([0.5])
-    assert single["std"] == 0.0 and single["ci95"] is None
+    assert single["std"] is None and single["ci95"] is None  # one trial has no spread to show
 
 
 def test_cohens_d_uses_the_pooled_standard_deviation():
@@ -69,11 +69,14 @@ def test_undefined_tests_are_none_not_nan():
 
 
 def test_compare_pairs_trials_by_seed():
-    baseline = {0: 0.90, 1: 0.93, 2: 0.91}
-    treatment = {0: 0.95, 1: 0.92, 3: 0.97}  # seed 2 unfinished, seed 3 has no partner
+    baseline = {0: 0.90, 1: 0.93, 2: 0.91, 4: 0.80}
+    treatment = {0: 0.95, 1: 0.92, 3: 0.97, 4: 0.80}  # seed 2 unfinished, 3 has no partner
     result = stats.compare("no transfer", "transfer", baseline, treatment)
-    assert result["paired_trials"] == 2 and result["trials_ahead"] == 1
-    assert result["n_baseline"] == result["n_treatment"] == 3
+    assert result["paired_trials"] == 3 and result["trials_ahead"] == 1
+    assert result["trials_tied"] == 1
+    reference = scipy_stats.ttest_rel([0.95, 0.92, 0.80], [0.90, 0.93, 0.80])
+    assert result["paired_p_value"] == pytest.approx(reference.pvalue)
+    assert result["n_baseline"] == result["n_treatment"] == 4
     reference = scipy_stats.ttest_ind(list(treatment.values()), list(baseline.values()),
                                       equal_var=False)
     assert result["p_value"] == pytest.approx(reference.pvalue)
@@ -100,5 +103,5 @@ def test_summary_table_and_comparison_lines_show_the_statistics():
         {k: {s: v / 100 for s, v in r.items()} for k, r in results.items()}, "no transfer"))
     assert "transfer vs no transfer: +2.2 points (95% CI +0.3 to +4.0)" in line
     assert "Welch t = 2.46, df = 25.0, p = 0.021" in line and "Cohen's d = 0.90" in line
-    assert "ahead in 10 of 15 paired trials" in line
+    assert "ahead in 10 of 15 paired trials, paired t-test p = " in line
     assert reporting.summary_table({}, {}) == "(no trial has finished yet)"

@@ -18,8 +18,10 @@ CONFIG = {"epochs": 5, "seed": 0, "trials": 3, "out": "results"}
 
 
 def make_log(tmp_path, resume=False, **changes) -> trial_log.TrialLog:
-    return trial_log.TrialLog(str(tmp_path / "x.trials.jsonl"), "x", {**CONFIG, **changes},
-                              resume, say=lambda line: None)
+    log = trial_log.TrialLog(str(tmp_path / "x.trials.jsonl"), "x", {**CONFIG, **changes},
+                             resume, say=lambda line: None)
+    log.start()
+    return log
 
 
 def test_each_trial_is_one_flushed_line_and_resume_reads_them_back(tmp_path):
@@ -42,10 +44,16 @@ def test_resume_refuses_another_config_naming_the_flag(tmp_path):
         make_log(tmp_path, resume=True, epochs=100)
 
 
-def test_a_new_run_keeps_the_previous_trials_file(tmp_path):
+def test_a_new_run_keeps_an_earlier_file_with_trials_and_writes_nothing_before_start(tmp_path):
     make_log(tmp_path).append("a", 0, 0.5)
+    # A run that fails on bad input before its trials start leaves the file alone.
+    trial_log.TrialLog(str(tmp_path / "x.trials.jsonl"), "x", CONFIG, False)
+    assert "0.5" in (tmp_path / "x.trials.jsonl").read_text()
     make_log(tmp_path)
-    assert "0.5" in (tmp_path / "x.trials.jsonl.previous").read_text()
+    make_log(tmp_path)  # the file it replaces holds no trial: nothing to keep
+    kept = [name for name in os.listdir(tmp_path) if name != "x.trials.jsonl"]
+    assert len(kept) == 1 and kept[0].startswith("x.trials.") and kept[0].endswith(".jsonl")
+    assert "0.5" in (tmp_path / kept[0]).read_text()
     assert len((tmp_path / "x.trials.jsonl").read_text().splitlines()) == 1
 
 
@@ -65,18 +73,35 @@ def test_run_trains_only_the_missing_trials(tmp_path):
         0: 0.5, 1: 0.7, 2: 0.8}
 
 
-def test_a_line_cut_off_by_a_kill_is_dropped_other_damage_is_an_error(tmp_path):
+def test_a_line_cut_off_by_a_kill_is_dropped_and_the_next_trial_gets_its_own_line(tmp_path):
     path = tmp_path / "x.trials.jsonl"
     make_log(tmp_path).append("a", 0, 0.5)
     with open(path, "a") as file:
         file.write('{"option": "a", "seed": 1, "accu')  # killed mid-write
-    assert make_log(tmp_path, resume=True).accuracies(["a"], [0, 1])["a"] == {0: 0.5}
+    resumed = make_log(tmp_path, resume=True)
+    assert resumed.accuracies(["a"], [0, 1])["a"] == {0: 0.5}
+    resumed.append("a", 1, 0.6)
+    assert make_log(tmp_path, resume=True).accuracies(["a"], [0, 1])["a"] == {0: 0.5, 1: 0.6}
+
+
+@pytest.mark.parametrize("damage, message", [
+    ('{"option": "a", "seed": 2, "accuracy": 0.7}\nnot json\n', "line 3: not a trial record"),
+    ('{"option": "a", "seed": "two", "accuracy": 0.7}\n', "line 2: not a trial record"),
+    ('{"option": "a", "seed": 2}\n', "line 2: not a trial record"),
+])
+def test_other_damage_is_one_error_naming_the_line(tmp_path, damage, message):
+    path = tmp_path / "x.trials.jsonl"
+    make_log(tmp_path)
     with open(path, "a") as file:
-        file.write('\n{"option": "a", "seed": 2, "accuracy": 0.7}\n')
-    with pytest.raises(cli.UserInputError, match=r"x.trials.jsonl line 3: not a JSON record"):
+        file.write(damage)
+    with pytest.raises(cli.UserInputError, match=message):
         make_log(tmp_path, resume=True)
-    path.write_text('{"option": "a"}\n')
-    with pytest.raises(cli.UserInputError, match="not a trials file"):
+
+
+@pytest.mark.parametrize("content", [b'{"option": "a"}\n', b"\xff\xfe binary\n"])
+def test_a_file_that_is_no_trials_file_is_one_error(tmp_path, content):
+    (tmp_path / "x.trials.jsonl").write_bytes(content)
+    with pytest.raises(cli.UserInputError, match="not a t"):
         make_log(tmp_path, resume=True)
 
 

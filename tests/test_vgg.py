@@ -356,7 +356,7 @@ def test_cifar_vgg_quick_run_writes_json_with_histories_and_png(tmp_path):
     assert results["weights"] == "random weights: not transfer"
     assert results["dataset"]["name"] == "cifar10"
     assert results["dataset"]["train_images"] == 300 and results["dataset"]["test_images"] == 100
-    epochs, runs = results["config"]["epochs"], list(cifar_vgg.RUNS)
+    epochs, runs = results["config"]["epochs"], [*cifar_vgg.SCRATCH_RUNS, "vgg16"]
     assert epochs == 3 and results["config"]["trials"] == 1
     assert list(results["accuracies"]) == list(results["histories"]) == runs
     assert set(results["summary"]) == set(runs) and results["complete"]

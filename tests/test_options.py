@@ -1,0 +1,165 @@
+"""The options beyond the lecture: each changes exactly what it claims, and the defaults
+leave the lecture's protocol as it was."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import keras
+
+import cifar_vgg
+import mnist_vgg
+import tl_mnist
+from common import cli, models, reporting, training, transfer, trials, vgg
+from test_vgg import random_images, write_cifar_npz
+
+
+def trainable_names(layers_: list) -> list[str]:
+    return [layer.name for layer in transfer.weighted_layers(layers_) if layer.trainable]
+
+
+@pytest.mark.parametrize("script", [tl_mnist, mnist_vgg, cifar_vgg])
+def test_the_defaults_are_the_lectures(script):
+    config = script.Config()
+    assert (config.optimizer, config.lr, config.fine_tune, config.augment) == (
+        "adam", None, "0", False)
+    assert reporting.training_line(config) == (
+        "training: adam, learning rate 0.001 (the lecture's); no augmentation")
+    if script is not tl_mnist:
+        assert config.base == "vgg16"
+
+
+def test_fine_tuning_opens_exactly_the_last_n_copied_layers():
+    base = models.lecture_cnn(5, seed=0)
+    model = transfer.transfer_model(base, 5, seed=1)
+    part = transfer.pretrained_part(model, base)
+    assert trainable_names(part) == []  # stage 1: the copies are frozen
+    assert [layer.name for layer in transfer.unfreeze_top(part, "1")] == ["conv2"]
+    assert trainable_names(part) == ["conv2"]
+    transfer.unfreeze_top(part, "2")
+    assert trainable_names(part) == ["conv1", "conv2"]
+    assert trainable_names(transfer.hidden_layers(base)) == ["conv1", "conv2"]  # base untouched
+    with pytest.raises(cli.UserInputError, match="--fine-tune 3: the pretrained part has 2"):
+        transfer.unfreeze_top(part, "3")
+
+
+def test_fine_tuning_a_vgg16_block_by_name_and_a_wrong_name():
+    base = vgg.vgg16_base("none")
+    assert base.trainable_weights == []
+    transfer.unfreeze_top(base, "block5")
+    assert trainable_names(base) == ["block5_conv1", "block5_conv2", "block5_conv3"]
+    assert len(base.trainable_weights) == 6
+    with pytest.raises(cli.UserInputError, match="--fine-tune block9: no layer"):
+        transfer.fine_tune_layers(base, "block9")
+
+
+def test_fine_tuning_keeps_batchnorm_frozen():
+    base = vgg.pretrained_base("resnet50", "none")
+    opened = transfer.unfreeze_top(base, "conv5")
+    norms = [layer for layer in opened if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and not any(layer.trainable for layer in norms)
+    assert any(layer.trainable for layer in opened if isinstance(layer, keras.layers.Conv2D))
+    assert not any(layer.trainable for layer in transfer.weighted_layers(base)
+                   if not layer.name.startswith("conv5"))
+
+
+def test_augmentation_changes_images_in_training_only():
+    images = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
+    augment = models.augmentation(seed=3)
+    assert np.array_equal(keras.ops.convert_to_numpy(augment(images, training=False)), images)
+    first = keras.ops.convert_to_numpy(augment(images, training=True))
+    assert not np.allclose(first, images)
+    again = models.augmentation(seed=3)  # the same trial draws the same transformations
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(images, training=True)), first)
+
+
+def test_augmentation_switches_feature_caching_off_and_says_so(capsys):
+    base = models.lecture_cnn(5, seed=0)
+    model = transfer.transfer_model(base, 5, seed=1, augment=True)
+    rng = np.random.default_rng(0)
+    train = (rng.random((8, 28, 28, 1)).astype("float32"), np.arange(8) % 5)
+    trials.train_heads_on_features([model], [train], train, [1], 1, 4, "augmented",
+                                   say=print)
+    printed = capsys.readouterr().out
+    assert "no features are cached" in printed and "features of the frozen body" not in printed
+
+
+@pytest.fixture()
+def captured_fits(monkeypatch) -> list[dict]:
+    """Every side-by-side training's label, optimizer and learning rate."""
+    calls: list[dict] = []
+    original = trials.fit_side_by_side
+
+    def recording(models_, inputs, labels, seeds, epochs, batch_size, **options):
+        calls.append({"label": options.get("label"), "epochs": epochs,
+                      "optimizer": options.get("optimizer", "adam"),
+                      "learning_rate": options.get("learning_rate")})
+        return original(models_, inputs, labels, seeds, epochs, batch_size, **options)
+
+    monkeypatch.setattr(trials, "fit_side_by_side", recording)
+    return calls
+
+
+def test_tl_mnist_options_reach_both_stages(mnist_like_npz, tmp_path, captured_fits):
+    config = tl_mnist.Config(data=mnist_like_npz, trials=2, epochs=2, pretrain_epochs=1,
+                             small_size=10, out=str(tmp_path), models_dir=str(tmp_path),
+                             optimizer="rmsprop", lr=0.002, fine_tune="1", fine_tune_epochs=3)
+    results = tl_mnist.main(config)
+    stages = {call["label"]: call for call in captured_fits}
+    assert stages["no transfer"]["optimizer"] == stages["transfer"]["optimizer"] == "rmsprop"
+    assert stages["no transfer"]["learning_rate"] == stages["transfer"]["learning_rate"] == 0.002
+    assert stages["fine-tune"]["learning_rate"] == pytest.approx(0.0002)  # a tenth, by default
+    assert stages["fine-tune"]["epochs"] == 3
+    assert stages["pretraining"]["optimizer"] == "adam"  # the base is the lecture's
+    assert list(results["summary"]) == ["no transfer", "transfer", "transfer + fine-tune"]
+    assert "rmsprop, learning rate 0.002" in results["training"]
+    assert "last 1 layer(s) fine-tuned for 3 epochs at learning rate 0.0002" in results["training"]
+
+
+def test_a_bad_fine_tune_fails_before_any_training(mnist_like_npz, tmp_path, captured_fits):
+    config = tl_mnist.Config(data=mnist_like_npz, trials=1, epochs=1, pretrain_epochs=1,
+                             small_size=10, out=str(tmp_path), models_dir=str(tmp_path),
+                             fine_tune="conv9")
+    with pytest.raises(cli.UserInputError, match="--fine-tune conv9"):
+        tl_mnist.main(config)
+    assert [call["label"] for call in captured_fits] == ["pretraining"]
+
+
+@pytest.mark.parametrize("name, features", [("resnet50", 2048), ("mobilenetv2", 1280)])
+def test_other_bases_build_and_train_one_step(name, features):
+    base = vgg.pretrained_base(name, "none")
+    assert base.outputs[0].shape[1:] == (1, 1, features) and base.trainable_weights == []
+    before = [w.copy() for w in base.get_weights()]
+    model = vgg.transfer_model(base, "plain", 5, seed=0)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = vgg.preprocess(random_images(4, seed=1), name)
+    loss = model.train_on_batch(x, np.arange(4) % 5)
+    assert np.isfinite(loss)
+    assert all(np.array_equal(a, b) for a, b in zip(before, base.get_weights()))
+
+
+def test_each_base_has_its_own_preprocessing():
+    images = random_images(2, seed=0)
+    mobile = vgg.preprocess(images, "mobilenetv2")
+    assert mobile.min() >= -1 and mobile.max() <= 1  # scaled to -1..1
+    np.testing.assert_allclose(vgg.preprocess(images, "vgg16")[..., 0],
+                               images[..., 2].astype("float32") - 103.939, atol=1e-4)  # BGR
+
+
+def test_vgg_scripts_with_every_option_end_to_end(mnist_like_npz, tmp_path, captured_fits):
+    options = {"weights": "none", "trials": 1, "epochs": 1, "fine_tune": "block5_conv3",
+               "fine_tune_epochs": 1, "augment": True, "optimizer": "sgd", "lr": 0.01}
+    results = mnist_vgg.main(mnist_vgg.Config(
+        data=mnist_like_npz, dataset="mnist", variants="plain", small_size=10, test_size=20,
+        out=str(tmp_path / "mnist"), **options))
+    assert list(results["summary"]) == ["plain", "plain + fine-tune"] and results["complete"]
+    cifar = cifar_vgg.Config(data=write_cifar_npz(tmp_path / "c.npz", per_class=4),
+                             runs="cnn_tanh,mobilenetv2", base="mobilenetv2", per_class=2,
+                             test_size=20, out=str(tmp_path / "cifar"),
+                             **{**options, "fine_tune": "1"})
+    results = cifar_vgg.main(cifar)
+    assert list(results["summary"]) == ["cnn_tanh", "mobilenetv2", "mobilenetv2 + fine-tune"]
+    assert set(results["histories"]) == {"cnn_tanh", "mobilenetv2"}
+    assert {call["optimizer"] for call in captured_fits} == {"sgd"}
+    fine = [call for call in captured_fits if call["label"] == "fine-tune"]
+    assert len(fine) == 2 and all(call["learning_rate"] == pytest.approx(0.001) for call in fine)
