@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import common  # noqa: F401
 import tl_mnist
-from common import reporting
+from common import reporting, stats
 
 # Each setting: the flags it changes from the lecture's protocol.
 SETTINGS = {
@@ -34,6 +34,9 @@ SETTINGS = {
     "augment": {"augment": True},
     "augment_fine_tune_2": {"augment": True, "fine_tune": "2", "fine_tune_epochs": 40,
                             "fine_tune_lr": 0.0003},
+    "augment_epochs_200": {"augment": True, "epochs": 200},
+    "augment_fine_tune_2_at_0.001": {"augment": True, "fine_tune": "2", "fine_tune_epochs": 100,
+                                     "fine_tune_lr": 0.001},
 }
 
 
@@ -42,10 +45,10 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="mnist.npz in Keras's layout")
     parser.add_argument("--only", default="all", help="comma-separated settings: "
-                        + ", ".join(SETTINGS))
+                        + ", ".join(SETTINGS) + " (none: only the table of what is measured)")
     parser.add_argument("--trials", type=int, default=15)
     args = parser.parse_args()
-    names = list(SETTINGS) if args.only == "all" else args.only.split(",")
+    names = {"all": list(SETTINGS), "none": []}.get(args.only, args.only.split(","))
     here = os.path.dirname(os.path.abspath(__file__))
     folder = os.path.join(here, "results", "what_helps")
     for name in names:
@@ -60,14 +63,30 @@ def main() -> None:
         if os.path.isfile(path):
             with open(path) as file:
                 payload = json.load(file)
-            rows[name] = {key: payload[key] for key in ("training", "summary", "comparisons",
-                                                        "complete", "timings_s", "device")}
+            rows[name] = {key: payload[key] for key in (
+                "training", "summary", "comparisons", "complete", "timings_s", "device",
+                "accuracies", "trial_seeds")}
             rows[name]["flags"] = SETTINGS[name]
-    print("\nwhat helps: mean test accuracy (%) over the trials [95% CI of the mean]")
+    print("\nwhat helps: mean ± std test accuracy (%) over the trials [95% CI of the mean]\n")
+    print("| setting | flags | no transfer | transfer | transfer + fine-tune | its last transfer "
+          "option vs the lecture's transfer, same seeds |")
+    print("| --- | --- | --- | --- | --- | --- |")
+
+    def by_seed(row: dict, option: str) -> dict[int, float]:
+        return dict(zip(row["trial_seeds"][option], row["accuracies"][option]))
+
     for name, row in rows.items():
-        cells = [f"{option} {100 * s['mean']:.1f} [{100 * s['ci95'][0]:.1f}–"
-                 f"{100 * s['ci95'][1]:.1f}]" for option, s in row["summary"].items()]
-        print(f"  {name:20s} " + "   ".join(cells))
+        last = list(row["summary"])[-1]  # "transfer + fine-tune" if there is one
+        gain = stats.compare("lecture transfer", last, by_seed(rows["lecture"], "transfer"),
+                             by_seed(row, last)) if "lecture" in rows else None
+        cells = [f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f} [{100 * s['ci95'][0]:.1f}–"
+                 f"{100 * s['ci95'][1]:.1f}]" if s else "—"
+                 for s in (row["summary"].get(option) for option in tl_mnist.OPTIONS)]
+        flags = " ".join(f"--{key.replace('_', '-')}" + ("" if value is True else f" {value}")
+                         for key, value in row["flags"].items()) or "(the lecture's)"
+        versus = (f"{100 * gain['mean_difference']:+.2f} points, paired p = "
+                  f"{stats.format_p(gain['paired_p_value'])}" if gain else "—")
+        print(f"| {name} | `{flags}` | " + " | ".join(cells) + f" | {versus} |")
     reporting.write_json(os.path.join(here, "results", "what_helps.json"),
                          {"trials": args.trials, "data": args.data,
                           "environment": reporting.environment(), "settings": rows})
