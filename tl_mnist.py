@@ -230,7 +230,8 @@ def main(config: Config) -> dict:
 
     def train_here() -> None:
         log.run([("no transfer", seed) for seed in mine],
-                lambda todo: train_from_scratch([seed for _, seed in todo], small_sets, test, config))
+                lambda todo: train_from_scratch([seed for _, seed in todo], small_sets, test,
+                                                config))
         log.run([(option, seed) for option in options[1:] for seed in mine],
                 lambda todo: train_with_transfer(base, todo, small_sets, test, config))
 

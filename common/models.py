@@ -73,6 +73,17 @@ def lecture_cnn(num_classes: int = 5, seed: int = 0, input_shape: tuple = (28, 2
     ], name=f"lecture_cnn_seed{seed}")
 
 
+def four_convolutions(seed: int, activation: str) -> list[layers.Layer]:
+    """Conv2D(32) -> Conv2D(32) -> MaxPool -> Conv2D(64) -> Conv2D(64) -> MaxPool, 3x3
+    kernels, named conv1..conv4, pool1, pool2: the body of `cifar_cnn` and `deep_cnn`."""
+    return [layers.Conv2D(32, 3, activation=activation, **seeded(seed, "conv1")),
+            layers.Conv2D(32, 3, activation=activation, **seeded(seed, "conv2")),
+            layers.MaxPooling2D(2, name="pool1"),
+            layers.Conv2D(64, 3, activation=activation, **seeded(seed, "conv3")),
+            layers.Conv2D(64, 3, activation=activation, **seeded(seed, "conv4")),
+            layers.MaxPooling2D(2, name="pool2")]
+
+
 def cifar_cnn(num_classes: int = 10, seed: int = 0, activation: str = "tanh",
               input_shape: tuple = (32, 32, 3), augment: bool = False) -> keras.Sequential:
     """The lecture's CIFAR-10 network trained from scratch (no transfer).
@@ -84,12 +95,7 @@ def cifar_cnn(num_classes: int = 10, seed: int = 0, activation: str = "tanh",
     return keras.Sequential([
         keras.Input(input_shape),
         *([augmentation(seed, flips=True)] if augment else []),
-        layers.Conv2D(32, 3, activation=activation, **seeded(seed, "conv1")),
-        layers.Conv2D(32, 3, activation=activation, **seeded(seed, "conv2")),
-        layers.MaxPooling2D(2, name="pool1"),
-        layers.Conv2D(64, 3, activation=activation, **seeded(seed, "conv3")),
-        layers.Conv2D(64, 3, activation=activation, **seeded(seed, "conv4")),
-        layers.MaxPooling2D(2, name="pool2"),
+        *four_convolutions(seed, activation),
         layers.Flatten(name="flatten"),
         dropout(0.5, seed, "dropout"),
         softmax_output(num_classes, seed),
@@ -110,12 +116,7 @@ def deep_cnn(num_classes: int = 5, seed: int = 0, input_shape: tuple = (28, 28, 
     """
     return keras.Sequential([
         keras.Input(input_shape),
-        layers.Conv2D(32, 3, activation=activation, **seeded(seed, "conv1")),
-        layers.Conv2D(32, 3, activation=activation, **seeded(seed, "conv2")),
-        layers.MaxPooling2D(2, name="pool1"),
-        layers.Conv2D(64, 3, activation=activation, **seeded(seed, "conv3")),
-        layers.Conv2D(64, 3, activation=activation, **seeded(seed, "conv4")),
-        layers.MaxPooling2D(2, name="pool2"),
+        *four_convolutions(seed, activation),
         layers.Flatten(name="flatten"),
         layers.Dense(hidden, activation=activation, **seeded(seed, "dense1")),
         dropout(0.5, seed, "dropout"),

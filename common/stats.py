@@ -7,7 +7,8 @@ assume equal variances, and Cohen's d as the effect size (the difference of the 
 in pooled standard deviations; 0.8 and more counts as large).
 
 Trials of two options that share a seed share their small training set, so they are
-also compared pair by pair (how many pairs the treatment wins).
+also compared pair by pair: how many pairs the treatment wins, and the paired t-test
+(sharper than Welch's, which ignores the pairing).
 """
 
 import math

@@ -11,6 +11,7 @@ every N-th trial and appends it here, and `--jobs N` starts N such processes of 
 script itself and waits for them (see `run_shards`).
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -28,8 +29,8 @@ INTERRUPTED = 130  # the exit status of a script stopped by Ctrl-C (see `cli.run
 # Config fields that change how a run is carried out, not its results: a resumed run
 # may differ in these. (--trials too: trials are keyed by seed, so a run of 15 can be
 # resumed with --trials 30 to add 15 more.)
-OPERATIONAL_FIELDS = {"out", "resume", "jobs", "shard", "feature_cache", "retrain",
-                      "models_dir", "quick", "trials"}
+OPERATIONAL_FIELDS = {field.name for field in dataclasses.fields(cli.RunOptions)} | {
+    "out", "feature_cache", "retrain", "models_dir", "quick", "trials"}
 
 Trial = tuple[str, int]  # (option, seed)
 
@@ -47,18 +48,18 @@ def parse_shard(shard: str) -> tuple[int, int]:
     if not shard:
         return 1, 1
     try:
-        k, n = (int(part) for part in shard.split("/"))
+        which, shards = (int(part) for part in shard.split("/"))
     except ValueError:
-        k = n = 0
-    if not 1 <= k <= n:
+        which = shards = 0
+    if not 1 <= which <= shards:
         raise UserInputError(f"--shard {shard}: expected K/N with 1 <= K <= N, e.g. 2/4")
-    return k, n
+    return which, shards
 
 
 def shard_seeds(seeds: Sequence[int], shard: str) -> list[int]:
     """The seeds shard K/N runs: trials K-1, K-1+N, K-1+2N, ... of `seeds`."""
-    k, n = parse_shard(shard)
-    return list(seeds[k - 1::n])
+    which, shards = parse_shard(shard)
+    return list(seeds[which - 1::shards])
 
 
 def read_trials(path: str) -> tuple[dict, list[dict]]:
@@ -213,7 +214,8 @@ class TrialLog:
         for (option, seed), record in zip(todo, train(todo), strict=True):
             self.append(option, seed, **record)
 
-    def accuracies(self, options: Iterable[str], seeds: Sequence[int]) -> dict[str, dict[int, float]]:
+    def accuracies(self, options: Iterable[str],
+                   seeds: Sequence[int]) -> dict[str, dict[int, float]]:
         """Finished accuracies per option, by seed in the order of `seeds`."""
         return {option: {seed: self.records[(option, seed)]["accuracy"] for seed in seeds
                          if (option, seed) in self.records} for option in options}
@@ -239,9 +241,9 @@ def run_shards(script: str, argv: Sequence[str], jobs: int, log: TrialLog,
     """
     processes = []
     stem = log.path[:-len(".jsonl")]
-    for k in range(1, jobs + 1):
-        with open(f"{stem}.job{k}.log", "w") as output:
-            command = [sys.executable, script, *argv, "--shard", f"{k}/{jobs}"]
+    for job in range(1, jobs + 1):
+        with open(f"{stem}.job{job}.log", "w") as output:
+            command = [sys.executable, script, *argv, "--shard", f"{job}/{jobs}"]
             processes.append(subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT))
     say(f"  {jobs} processes started; their output: {stem}.job*.log")
     seen = set(log.records)
@@ -259,12 +261,12 @@ def run_shards(script: str, argv: Sequence[str], jobs: int, log: TrialLog,
     statuses = [process.returncode for process in processes]
     if cli.STOP_REQUESTED.is_set() or INTERRUPTED in statuses:
         return True
-    for k, status in enumerate(statuses, start=1):
+    for job, status in enumerate(statuses, start=1):
         if status != 0:
-            with open(f"{stem}.job{k}.log") as output:
+            with open(f"{stem}.job{job}.log") as output:
                 lines = [line.strip() for line in output if line.strip()] or ["(no output)"]
-            raise UserInputError(f"--jobs: process {k} ended with status {status}; see "
-                                 f"{stem}.job{k}.log: {lines[-1]}")
+            raise UserInputError(f"--jobs: process {job} ended with status {status}; see "
+                                 f"{stem}.job{job}.log: {lines[-1]}")
     return False
 
 

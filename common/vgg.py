@@ -46,7 +46,8 @@ class Base:
 BASES = {
     "vgg16": Base("VGG16", keras.applications.VGG16, keras.applications.vgg16.preprocess_input,
                   VGG16_NOTOP_FILE),
-    "resnet50": Base("ResNet50", keras.applications.ResNet50, keras.applications.resnet50.preprocess_input,
+    "resnet50": Base("ResNet50", keras.applications.ResNet50,
+                     keras.applications.resnet50.preprocess_input,
                      "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     # For inputs other than 96..224 pixels Keras loads the 224-pixel weights.
     "mobilenetv2": Base("MobileNetV2", keras.applications.MobileNetV2,

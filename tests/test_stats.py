@@ -84,7 +84,8 @@ def test_compare_pairs_trials_by_seed():
 
 def test_comparisons_are_against_the_baseline_and_skip_empty_options():
     results = {"a": {0: 0.5, 1: 0.6}, "b": {0: 0.7, 1: 0.8}, "c": {}}
-    assert [(c["baseline"], c["treatment"]) for c in stats.comparisons(results, "a")] == [("a", "b")]
+    pairs = [(c["baseline"], c["treatment"]) for c in stats.comparisons(results, "a")]
+    assert pairs == [("a", "b")]
     assert stats.comparisons({"a": {}, "b": {0: 0.7}}, "a") == []
 
 

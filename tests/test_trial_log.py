@@ -1,4 +1,5 @@
-"""The trials file: finished trials survive a kill, --resume goes on, --jobs gives the same results."""
+"""The trials file: finished trials survive a kill, --resume goes on, --jobs gives the
+same results."""
 
 import dataclasses
 import json
@@ -246,3 +247,11 @@ def test_more_trials_on_resume_train_only_the_new_ones_with_the_same_results(
     assert "resuming: 4 finished trials" in capsys.readouterr().out
     assert grown["accuracies"] == whole["accuracies"] and grown["complete"]
     assert len(trial_lines(str(tmp_path / "grown" / "mnist_vgg.trials.jsonl"))) == 6
+
+
+def test_jobs_with_a_shard_is_refused_before_anything_is_written(tmp_path):
+    config = tl_mnist.Config(jobs=2, shard="1/2")
+    log = trial_log.TrialLog(str(tmp_path / "x.trials.jsonl"), "x", CONFIG, False)
+    with pytest.raises(cli.UserInputError, match="--jobs 2 with --shard 1/2"):
+        trial_log.run_trials(log, config, "tl_mnist.py", lambda: None)
+    assert not os.listdir(tmp_path)
