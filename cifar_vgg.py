@@ -30,8 +30,6 @@ import keras
 from common import cli, data, models, reporting, trial_log, trials, vgg
 from common.device import configure_device
 
-CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-               "ship", "truck")
 SCRATCH_RUNS = {"cnn_tanh": "tanh", "cnn_relu": "relu", "cnn_sigmoid": "sigmoid"}
 LECTURE = {"cnn_tanh": (0.400, 0.414), "cnn_relu": (0.364, 0.388),
            "cnn_sigmoid": (0.373, 0.385), "vgg16": (0.480, 0.495)}
@@ -126,7 +124,7 @@ def main(config: Config) -> dict:
     seeds = trials.trial_seeds(config.seed, config.trials)
     mine = trial_log.shard_seeds(seeds, config.shard)  # all of them, unless --shard
     small_sets = dict(zip(seeds, trials.draw_small_sets(dataset.y_train, config.per_class, seeds,
-                                                        CLASS_NAMES, "--per-class")))
+                                                        data.CIFAR10_CLASSES, "--per-class")))
     log = trial_log.TrialLog(trial_log.trials_path(config.out, "cifar_vgg"), "cifar_vgg",
                              {**dataclasses.asdict(config), "dataset_used": dataset.name},
                              config.resume or bool(config.shard))

@@ -42,9 +42,6 @@ from common.device import configure_device
 
 QUICK_IMAGES = 2_000  # images of digits 0,2,4,6,8 the --quick stand-in model trains on
 ACTIVITY_IMAGES = 100  # test images the mean share of active units is taken over
-# Keras's CIFAR-10 class numbers (cifar_vgg.py has the same list).
-CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                 "ship", "truck")
 
 
 @dataclass(frozen=True)
@@ -396,7 +393,7 @@ def main(config: Config) -> dict:
         raise cli.UserInputError(f"--image-index {config.image_index}: the test set has "
                                  f"{len(images):,} images; choose 0 to {len(images) - 1}")
     label = int(dataset.y_test[config.image_index])
-    label_name = CIFAR10_NAMES[label] if dataset.name == "cifar10" else f"digit {label}"
+    label_name = data.CIFAR10_CLASSES[label] if dataset.name == "cifar10" else f"digit {label}"
     others = [k for k in range(min(ACTIVITY_IMAGES + 1, len(images))) if k != config.image_index]
     chosen = images[[config.image_index, *others[:ACTIVITY_IMAGES - 1]]]
     inputs = vgg.vgg16_preprocess(chosen) if uses_vgg_input(model) else data.to_unit_float(chosen)

@@ -18,6 +18,9 @@ MNIST_SHAPE = (28, 28, 1)
 EVEN_DIGITS = (0, 2, 4, 6, 8)  # the lecture's big (source) task
 ODD_DIGITS = (1, 3, 5, 7, 9)  # its small (target) task
 CIFAR10_SHAPE = (32, 32, 3)
+# CIFAR-10's classes, in the order of its labels 0..9.
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
 KERAS_KEYS = ("x_train", "y_train", "x_test", "y_test")
 # The lecture's own CIFAR-10 cache (`numpy.savez(cifar10.npz, ...)`) used these names.
 LECTURE_KEYS = ("training_inputs", "training_labels", "test_inputs", "test_labels")
