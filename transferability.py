@@ -391,4 +391,4 @@ def main(config: Config) -> dict:
 
 if __name__ == "__main__":
     sys.exit(cli.run_script(main, cli.parse_config(Config, None, __doc__, QUICK),
-                            "transferability.py"))
+                            "transferability.py", stop_at_epoch_end=True))
