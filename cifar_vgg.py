@@ -87,12 +87,11 @@ def train_from_scratch(run: str, seeds: list[int], dataset: data.Dataset, small_
     return [{"accuracy": score, "history": history} for score, history in zip(scores, histories)]
 
 
-def train_with_transfer(todo: list[tuple[str, int]], dataset: data.Dataset, small_sets: dict,
-                        test: tuple, config: Config) -> list[dict]:
+def train_with_transfer(base: keras.Model, todo: list[tuple[str, int]], dataset: data.Dataset,
+                        small_sets: dict, test: tuple, config: Config) -> list[dict]:
     """The frozen base: its features computed once, then a new head per trial on them
     (and with --fine-tune a second stage; its trials are "<base> + fine-tune")."""
     seeds = sorted({seed for _, seed in todo})
-    base = vgg.pretrained_base(config.base, config.weights, seed=config.seed)
     print(f"\ntransfer: {config.base} ({vgg.weights_label(config.weights)}), frozen "
           f"({base.count_params():,} parameters) + head {vgg.HEAD_VARIANTS[config.head]}, "
           f"{config.epochs} epochs, batch {config.batch_size}")
@@ -128,8 +127,12 @@ def main(config: Config) -> dict:
     log = trial_log.TrialLog(trial_log.trials_path(config.out, "cifar_vgg"), "cifar_vgg",
                              {**dataclasses.asdict(config), "dataset_used": dataset.name},
                              config.resume or bool(config.shard))
-    if config.fine_tune != "0" and config.base in runs:  # a bad --fine-tune fails now
-        vgg.fine_tune_layers(vgg.pretrained_base(config.base, "none"), config.fine_tune)
+    # The pretrained base (VGG16: the lecture's), frozen; built once, here, so that a bad
+    # --weights or --fine-tune fails now, not after the runs before it have trained.
+    base = (vgg.pretrained_base(config.base, config.weights, seed=config.seed)
+            if config.base in runs else None)
+    if base is not None and config.fine_tune != "0":
+        vgg.fine_tune_layers(base, config.fine_tune)
     print(f"data: {dataset.name} ({dataset.source})\n  {10 * config.per_class:,} training "
           f"images per trial ({config.per_class} per class), {len(test[1]):,} test images "
           "(validation after every epoch, and the final test)")
@@ -144,7 +147,8 @@ def main(config: Config) -> dict:
                     run, [seed for _, seed in todo], dataset, small_sets, test, config))
             else:
                 log.run([(option, seed) for option in transfer_options for seed in mine],
-                        lambda todo: train_with_transfer(todo, dataset, small_sets, test, config))
+                        lambda todo: train_with_transfer(base, todo, dataset, small_sets, test,
+                                                         config))
 
     interrupted = trial_log.run_trials(log, config, __file__, train_here)
     if config.shard:

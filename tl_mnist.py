@@ -25,8 +25,6 @@ import sys
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 import common  # noqa: F401  (quiets TensorFlow's start-up messages before keras loads)
 import keras
 from common import (checkpoints, cli, data, models, reporting, training, transfer, trial_log,
@@ -119,12 +117,6 @@ def pretrained_base(config: Config, dataset: data.Dataset, big: tuple, big_test:
     return base, {"path": path, "trained_now": True, **record}
 
 
-def parameter_counts(model: keras.Model) -> tuple[int, int]:
-    """(trainable, non-trainable) parameters."""
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    return trainable, model.count_params() - trainable
-
-
 def train_from_scratch(seeds: list[int], small_sets: dict[int, tuple], test: tuple,
                        config: Config) -> list[dict]:
     """Option 1: the lecture's CNN from scratch on each trial's small set, side by side."""
@@ -150,7 +142,8 @@ def train_with_transfer(base: keras.Model, todo: list[tuple[str, int]],
     seeds = sorted({seed for _, seed in todo})
     transferred = [transfer.transfer_model(base, len(ODD_DIGITS), seed, augment=config.augment)
                    for seed in seeds]
-    trainable, frozen = parameter_counts(transferred[0])
+    trainable = transfer.parameter_count(transferred[0].trainable_weights)
+    frozen = transfer.parameter_count(transferred[0].non_trainable_weights)
     print(f"\noption 2, transfer: hidden layers copied and frozen ({frozen:,} parameters) + "
           f"new Dense(5) ({trainable:,} trainable), {config.epochs} epochs, batch "
           f"{config.batch_size}")

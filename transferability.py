@@ -182,7 +182,7 @@ def train_transferred(n: int, todo: list[tuple[str, int]], base_a: keras.Model,
           f"new; {len(networks)} networks side by side")
     for kind in dict.fromkeys(kinds):
         network = networks[kinds.index(kind)]
-        trainable = sum(int(np.prod(w.shape)) for w in network.trainable_weights)
+        trainable = transfer.parameter_count(network.trainable_weights)
         print(f"  {option_name(n, kind)}: from {'baseA' if kind.startswith('AnB') else 'baseB'}, "
               f"{trainable:,} of {network.count_params():,} parameters trainable")
     scores = trials.train_and_test(networks, [b_sets[seed] for seed in seeds], b_test, seeds,
@@ -345,7 +345,8 @@ def main(config: Config) -> dict:
     grid = summary_grid(results)
     comparisons = frozen_comparisons(results)
     timings["total"] = round(time.perf_counter() - start, 2)
-    finished = sum(len(values) for values in results.values())
+    trial_fields = reporting.trial_results(results, None, len(options) * len(seeds))
+    finished = bool(trial_fields["summary"])  # some trial has finished
     base_b_values = [base_b_accuracy[seed] for seed in seeds]
     payload = {
         "script": "transferability", "config": dataclasses.asdict(config),
@@ -358,10 +359,7 @@ def main(config: Config) -> dict:
                   "B": {"test_accuracy_on_B": base_b_values, "trial_seeds": list(base_b_accuracy),
                         "summary": stats.summarize(base_b_values),
                         "training_images": b_size}},
-        "accuracies": {name: list(values.values()) for name, values in results.items()},
-        "trial_seeds": {name: list(values) for name, values in results.items()},
-        "summary": stats.summarize_options(results), "table": grid,
-        "comparisons": comparisons, "complete": finished == len(options) * len(seeds),
+        **trial_fields, "table": grid, "comparisons": comparisons,
         "trials_file": log.path, "plots": ["transferability.png"] if finished else [],
         "timings_s": timings}
     json_path = os.path.join(config.out, "transferability.json")

@@ -84,20 +84,21 @@ def comparison_lines(comparisons: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def trial_results(results: Mapping[str, Mapping[int, float]], baseline: str,
+def trial_results(results: Mapping[str, Mapping[int, float]], baseline: str | None,
                   planned: int) -> dict:
     """The JSON fields every script writes about its trials.
 
     Args:
         results: accuracy per seed of each option, finished trials only.
-        baseline: the option the others are compared with.
+        baseline: the option the others are compared with (None: the caller makes
+            its own comparisons).
         planned: how many trials the whole run has.
     """
     finished = sum(len(values) for values in results.values())
     return {"accuracies": {name: list(values.values()) for name, values in results.items()},
             "trial_seeds": {name: list(values) for name, values in results.items()},
             "summary": stats.summarize_options(results),
-            "comparisons": stats.comparisons(results, baseline),
+            "comparisons": stats.comparisons(results, baseline) if baseline else [],
             "complete": finished == planned}
 
 

@@ -11,6 +11,7 @@
 
 from collections.abc import Iterable, Iterator, Sequence
 
+import numpy as np
 import keras
 from keras import layers
 
@@ -68,6 +69,11 @@ def copy_layer(layer: Layer, seed: int) -> Layer:
     if "seed" in config:  # Dropout and friends: each trial its own random stream
         config["seed"] = derive_seed(seed, layer.name)
     return type(layer).from_config(config)
+
+
+def parameter_count(weights: Iterable) -> int:
+    """How many numbers `weights` hold, e.g. `parameter_count(model.trainable_weights)`."""
+    return sum(int(np.prod(weight.shape)) for weight in weights)
 
 
 def freeze(target: Layer | Iterable[Layer]) -> None:

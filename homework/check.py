@@ -74,11 +74,6 @@ def shown(values: np.ndarray, limit: int = 8) -> str:
     return "[" + " ".join(str(value) for value in flat[:limit]) + more + "]"
 
 
-def parameter_count(weights: Sequence) -> int:
-    """How many numbers the weights hold."""
-    return sum(int(np.prod(weight.shape)) for weight in weights)
-
-
 def weight_values(weights: Sequence) -> list[np.ndarray]:
     """Copies of the weights' current values (to compare after training)."""
     return [keras.ops.convert_to_numpy(weight).copy() for weight in weights]
@@ -205,8 +200,8 @@ def check_freeze_layers(freeze_layers: Callable) -> None:
     if not output.trainable:
         raise WrongAnswer("the output layer, which was not passed in, was frozen too: freeze "
                           "only the layers given")
-    expected = parameter_count(output.trainable_weights)
-    got = parameter_count(model.trainable_weights)
+    expected = transfer.parameter_count(output.trainable_weights)
+    got = transfer.parameter_count(model.trainable_weights)
     if got != expected:
         raise WrongAnswer(f"{got:,} trainable parameters after freezing the hidden layers, "
                           f"expected {expected:,} (the output layer's)")
@@ -261,9 +256,10 @@ def check_cnn_transfer_model(build_transfer_model: Callable) -> None:
     if any(not layer.trainable for layer in originals):
         raise WrongAnswer("the pretrained model's layers were frozen: freeze the copies only")
     reference = transfer.transfer_model(pretrained, num_classes, seed=0)
-    expected = parameter_count(reference.trainable_weights)
-    if parameter_count(model.trainable_weights) != expected:
-        raise WrongAnswer(f"{parameter_count(model.trainable_weights):,} trainable parameters, "
+    expected = transfer.parameter_count(reference.trainable_weights)
+    got = transfer.parameter_count(model.trainable_weights)
+    if got != expected:
+        raise WrongAnswer(f"{got:,} trainable parameters, "
                           f"expected {expected:,} (the new output layer's only)")
     images = np.random.default_rng(2).random((4, *MNIST_SHAPE), dtype=np.float32)
     expect_probabilities(model, images, num_classes, "the transfer model")
@@ -320,7 +316,7 @@ def expect_head(head: keras.Model, variant: str, num_classes: int, function: str
     expected, got = describe(flat_layers(reference)), describe(flat_layers(head))
     if got != expected:
         raise WrongAnswer(f"{function} for {variant!r}: expected {expected}, got {got}")
-    expected_count, got_count = (parameter_count(model.trainable_weights)
+    expected_count, got_count = (transfer.parameter_count(model.trainable_weights)
                                  for model in (reference, head))
     if got_count != expected_count:
         raise WrongAnswer(f"{function} for {variant!r}: {got_count:,} trainable parameters, "
@@ -356,7 +352,7 @@ def expect_vgg_transfer_model(model: keras.Model, base: keras.Model, variant: st
     training step moves the head only."""
     if base.trainable_weights:
         raise WrongAnswer("build_transfer_model made the VGG16 base trainable: leave it frozen")
-    frozen = parameter_count(model.non_trainable_weights)
+    frozen = transfer.parameter_count(model.non_trainable_weights)
     if frozen != base.count_params():
         raise WrongAnswer(f"expected VGG16's {base.count_params():,} parameters in the model, all "
                           f"frozen; found {frozen:,} non-trainable parameters")
@@ -366,9 +362,10 @@ def expect_vgg_transfer_model(model: keras.Model, base: keras.Model, variant: st
     if describe(got_layers) != describe(expected_layers):
         raise WrongAnswer(f"expected the model to end in the {variant!r} head "
                           f"{describe(expected_layers)}, got {describe(got_layers)}")
-    expected_count = parameter_count(reference.trainable_weights)
-    if parameter_count(model.trainable_weights) != expected_count:
-        raise WrongAnswer(f"{parameter_count(model.trainable_weights):,} trainable parameters, "
+    expected_count = transfer.parameter_count(reference.trainable_weights)
+    got_count = transfer.parameter_count(model.trainable_weights)
+    if got_count != expected_count:
+        raise WrongAnswer(f"{got_count:,} trainable parameters, "
                           f"expected {expected_count:,} (the {variant!r} head's only)")
     images = np.random.default_rng(5).normal(0, 60, (4, *vgg.VGG16_INPUT)).astype("float32")
     expect_probabilities(model, images, num_classes, f"the transfer model ({variant!r})")
