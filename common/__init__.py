@@ -7,6 +7,7 @@ Modules, in the order a script uses them:
     models     the lecture's networks
     transfer   copying, freezing and splitting models into body and head
     training   training many trials side by side as one model
+    stacked    alike trials as one network (grouped convolutions, batched Dense)
     trials     per-trial seeds, small sets, cached features
     reporting  statistics, the summary table, JSON results and plots
     checkpoints  saving and reusing pretrained models

@@ -94,10 +94,10 @@ class StackedConv2D(layers.Layer):
 
     def per_trial(self) -> list[list[np.ndarray]]:
         """Every trial's [kernel, bias]."""
-        kernels = np.asarray(self.kernel).reshape(*self.kernel.shape[:3], self.trials, -1)
-        biases = np.asarray(self.bias).reshape(self.trials, -1) if self.use_bias else None
-        return [[kernels[..., t, :], *([biases[t]] if self.use_bias else [])]
-                for t in range(self.trials)]
+        kernel, *bias = self.get_weights()
+        kernels = kernel.reshape(*kernel.shape[:3], self.trials, -1)
+        biases = [b.reshape(self.trials, -1) for b in bias]
+        return [[kernels[..., t, :], *(b[t] for b in biases)] for t in range(self.trials)]
 
     def call(self, x):
         y = grouped_conv(x, self.kernel, self.strides, self.padding)
@@ -125,8 +125,7 @@ class StackedDense(layers.Layer):
 
     def per_trial(self) -> list[list[np.ndarray]]:
         """Every trial's [kernel, bias]."""
-        stacked = [np.asarray(variable) for variable in self.weights]
-        return [[values[t] for values in stacked] for t in range(self.trials)]
+        return [[values[t] for values in self.get_weights()] for t in range(self.trials)]
 
     def call(self, x):
         y = keras.ops.einsum("btf,tfu->btu", x, self.kernel)
@@ -177,8 +176,9 @@ class StackedFlatten(layers.Layer):
 
 
 def plain_settings(layer: layers.Layer) -> dict | None:
-    """The settings that must agree between trials, or None for a layer this cannot stack."""
-    if not isinstance(layer, STACKABLE):
+    """The settings that must agree between trials, or None for a layer this cannot stack
+    (a subclass, e.g. SpatialDropout2D, may compute something else: not stacked)."""
+    if type(layer) not in STACKABLE:
         return None
     config = layer.get_config()
     if any(config.get(key) for key in ("kernel_regularizer", "bias_regularizer",
@@ -187,7 +187,7 @@ def plain_settings(layer: layers.Layer) -> dict | None:
         return None
     if config.get("data_format", "channels_last") != "channels_last":
         return None
-    if isinstance(layer, layers.Conv2D) and (type(layer) is not layers.Conv2D or config["groups"] != 1
+    if isinstance(layer, layers.Conv2D) and (config["groups"] != 1
                                              or tuple(config["dilation_rate"]) != (1, 1)):
         return None
     ignored = ("name", "kernel_initializer", "bias_initializer", "seed", "dtype")
@@ -196,8 +196,10 @@ def plain_settings(layer: layers.Layer) -> dict | None:
 
 
 def can_stack(models: Sequence[keras.Model]) -> bool:
-    """Whether the models are the same Sequential stack of layers `stack` handles, with
-    the same trainable flags, and this backend can train a grouped convolution."""
+    """Whether the models are the same Sequential stack of layers `StackedTrials`
+    handles (convolutions and pooling, then one Flatten, then Dense and Dropout), with
+    the same settings and trainable flags, and this backend can train a grouped
+    convolution. One model gains nothing from stacking."""
     if len(models) < 2 or not all(isinstance(model, keras.Sequential) for model in models):
         return False
     shapes = {tuple(model.inputs[0].shape[1:]) for model in models}
@@ -208,7 +210,7 @@ def can_stack(models: Sequence[keras.Model]) -> bool:
         return False
     flattened = len(next(iter(shapes))) == 1
     for layer in models[0].layers:  # Conv2D and pooling before Flatten, Dense and Dropout after
-        if isinstance(layer, layers.Flatten):
+        if isinstance(layer, layers.Flatten) and not flattened:
             flattened = True
         elif flattened != isinstance(layer, (layers.Dense, layers.Dropout)):
             return False
