@@ -1,7 +1,7 @@
 """Many trials of one network, trained as one network whose layers hold every trial.
 
-`common.training.fit_side_by_side` runs the trials of an option as branches of one
-model, so one step runs 15 small copies of every layer, each a handful of tiny
+Trained as branches of one model (`common.training.fit_side_by_side`'s fallback), the
+trials of an option run 15 small copies of every layer per step, each a handful of tiny
 operations. When the trials' models are the same stack of Conv2D, MaxPooling2D,
 Flatten, Dropout and Dense layers, each layer's 15 copies can run as one operation:
 
@@ -12,13 +12,15 @@ Flatten, Dropout and Dense layers, each layer's 15 copies can run as one operati
   matrix product;
 - each trial's Dropout draws its mask from its own seed stream, as it would alone;
 - the loss is the sum of the trials' losses, so each trial gets exactly its own
-  gradient, and Adam's update is elementwise, so stacking the weights changes nothing.
+  gradient, and the optimizers' updates are elementwise, so stacking the weights
+  changes nothing.
 
 The trials' models are unchanged in structure: their weights are stacked before
 training and written back after, and `tests/test_stacked.py` checks that each trial
 computes and learns what it does alone (to float rounding: the grouped convolution
-adds up in a different order). Anything else (augmentation, VGG16, a backend that
-cannot train a grouped convolution) trains as branches.
+adds up in a different order). `alike_groups` sorts the trials of one run into groups
+that can be stacked; anything else (augmentation, VGG16, a backend that cannot train a
+grouped convolution) trains as branches beside them.
 """
 
 import functools
@@ -101,7 +103,10 @@ class StackedConv2D(layers.Layer):
 
     def call(self, x):
         y = grouped_conv(x, self.kernel, self.strides, self.padding)
-        return self.activation(y + self.bias if self.use_bias else y)
+        y = y + self.bias if self.use_bias else y
+        # Each trial's activation sees only its own channels (softmax would mix trials).
+        per_trial = keras.ops.reshape(y, (-1, *y.shape[1:3], self.trials, self.filters))
+        return keras.ops.reshape(self.activation(per_trial), (-1, *y.shape[1:]))
 
 
 class StackedDense(layers.Layer):
@@ -142,7 +147,8 @@ class StackedDropout(layers.Layer):
     def __init__(self, trials: int, dropout: layers.Dropout, **kwargs):
         super().__init__(name=dropout.name, **kwargs)
         self.rate = dropout.rate
-        self.streams = [keras.random.SeedGenerator(0) for _ in range(trials)]
+        # Keras gives a Dropout of rate 0 no stream; StackedTrials copies the others in.
+        self.streams = [keras.random.SeedGenerator(0) for _ in range(trials if self.rate else 0)]
 
     def call(self, x, training=False):
         if not training or self.rate == 0:
@@ -177,7 +183,8 @@ class StackedFlatten(layers.Layer):
 
 def plain_settings(layer: layers.Layer) -> dict | None:
     """The settings that must agree between trials, or None for a layer this cannot stack
-    (a subclass, e.g. SpatialDropout2D, may compute something else: not stacked)."""
+    (a subclass, e.g. SpatialDropout2D, may compute something else: not stacked). The
+    dtype policy and trainable flag are among the settings."""
     if type(layer) not in STACKABLE:
         return None
     config = layer.get_config()
@@ -190,55 +197,71 @@ def plain_settings(layer: layers.Layer) -> dict | None:
     if isinstance(layer, layers.Conv2D) and (config["groups"] != 1
                                              or tuple(config["dilation_rate"]) != (1, 1)):
         return None
-    ignored = ("name", "kernel_initializer", "bias_initializer", "seed", "dtype")
+    ignored = ("name", "kernel_initializer", "bias_initializer", "seed")
     return {"class": type(layer).__name__, **{key: value for key, value in config.items()
                                                if key not in ignored}}
 
 
-def can_stack(models: Sequence[keras.Model]) -> bool:
-    """Whether the models are the same Sequential stack of layers `StackedTrials`
-    handles (convolutions and pooling, then one Flatten, then Dense and Dropout), with
-    the same settings and trainable flags, and this backend can train a grouped
-    convolution. One model gains nothing from stacking."""
-    if len(models) < 2 or not all(isinstance(model, keras.Sequential) for model in models):
-        return False
-    shapes = {tuple(model.inputs[0].shape[1:]) for model in models}
-    if len(shapes) != 1 or len(next(iter(shapes))) not in (1, 3):
-        return False
-    settings = [[plain_settings(layer) for layer in model.layers] for model in models]
-    if any(None in each for each in settings) or any(each != settings[0] for each in settings):
-        return False
-    flattened = len(next(iter(shapes))) == 1
-    for layer in models[0].layers:  # Conv2D and pooling before Flatten, Dense and Dropout after
+def stacking_key(model: keras.Model) -> str | None:
+    """What must agree for models to stack, or None for a model `StackedTrials` cannot
+    stack: anything but a Sequential stack of convolutions and pooling, then one
+    Flatten, then Dense and Dropout (or Dense and Dropout alone), or convolutions on a
+    backend that cannot train a grouped one."""
+    shape = tuple(model.inputs[0].shape[1:]) if isinstance(model, keras.Sequential) else ()
+    if len(shape) not in (1, 3):
+        return None
+    settings = [plain_settings(layer) for layer in model.layers]
+    if None in settings:
+        return None
+    flattened = len(shape) == 1
+    for layer in model.layers:
         if isinstance(layer, layers.Flatten) and not flattened:
             flattened = True
         elif flattened != isinstance(layer, (layers.Dense, layers.Dropout)):
-            return False
-    has_conv = any(isinstance(layer, layers.Conv2D) for layer in models[0].layers)
-    return not has_conv or grouped_conv_trains()
+            return None
+    if not flattened:  # the output must be one row per trial
+        return None
+    has_conv = any(isinstance(layer, layers.Conv2D) for layer in model.layers)
+    if has_conv and not grouped_conv_trains():
+        return None
+    return repr((shape, settings))
+
+
+def alike_groups(models: Sequence[keras.Model]) -> list[list[int]]:
+    """The models' positions, grouped: models with the same `stacking_key` (settings and
+    trainable flags) form a group, in order of first appearance; a model that cannot be
+    stacked is a group of its own."""
+    groups: dict[str | int, list[int]] = {}
+    seen: set[int] = set()  # layers shared between models train as one: not stacked
+    for position, model in enumerate(models):
+        own = {id(layer) for layer in model.layers}
+        key = None if own & seen else stacking_key(model)
+        seen |= own
+        groups.setdefault(position if key is None else key, []).append(position)
+    return list(groups.values())
 
 
 class StackedTrials:
-    """One network computing every trial of `models` (see `can_stack`) on inputs of
-    shape (batch, trials, *input shape), loaded with the trials' weights and Dropout
-    streams; `write_back` copies them back into the trials' models."""
+    """One network computing every trial of alike `models` (see `alike_groups`) on
+    inputs of shape (batch, trials, *input shape), loaded with the trials' weights and
+    Dropout streams; `write_back` copies them back into the trials' models."""
 
-    def __init__(self, models: Sequence[keras.Model]):
+    def __init__(self, models: Sequence[keras.Model], name: str = "stacked_trials"):
         trials, shape = len(models), tuple(models[0].inputs[0].shape[1:])
         inputs = keras.Input((trials, *shape), name="every_trial")
         x = TrialsToChannels()(inputs) if len(shape) == 3 else inputs
-        self.pairs: list[tuple[layers.Layer, tuple[layers.Layer, ...]]] = []
+        self.stacked_and_originals: list[tuple[layers.Layer, tuple[layers.Layer, ...]]] = []
         for originals in zip(*(model.layers for model in models)):
-            x = self.stacked(originals, trials)(x)
-        self.network = keras.Model(inputs, x, name="stacked_trials")
-        for layer, originals in self.pairs:
+            x = self.stacked_layer(originals, trials)(x)
+        self.network = keras.Model(inputs, x, name=name)
+        for layer, originals in self.stacked_and_originals:
             if isinstance(layer, StackedDropout):
                 for stream, original in zip(layer.streams, originals):
                     stream.state.assign(original.seed_generator.state.value)
             else:
                 layer.load([original.get_weights() for original in originals])
 
-    def stacked(self, originals: tuple[layers.Layer, ...], trials: int) -> layers.Layer:
+    def stacked_layer(self, originals: tuple[layers.Layer, ...], trials: int) -> layers.Layer:
         """The layer doing the work of `originals`, one layer per trial."""
         first = originals[0]
         if isinstance(first, layers.Flatten):
@@ -248,13 +271,13 @@ class StackedTrials:
         kind = {layers.Conv2D: StackedConv2D, layers.Dense: StackedDense,
                 layers.Dropout: StackedDropout}[type(first)]
         layer = kind(trials, first)
-        self.pairs.append((layer, originals))
+        self.stacked_and_originals.append((layer, originals))
         return layer
 
     def write_back(self) -> None:
         """Copies every trial's weights, and how far its Dropout stream has got, back
         into its own model, as if it had trained alone."""
-        for layer, originals in self.pairs:
+        for layer, originals in self.stacked_and_originals:
             if isinstance(layer, StackedDropout):
                 for stream, original in zip(layer.streams, originals):
                     original.seed_generator.state.assign(stream.state.value)

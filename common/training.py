@@ -13,6 +13,7 @@ images sit in the model as a table on the device and each step looks its batch u
 index, so no data is copied in per step.
 """
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -104,20 +105,20 @@ class EpochProgress(keras.callbacks.Callback):
             print(line, flush=True)
 
 
-def compile_for_training(model: keras.Model, loss, optimizer: str,
+def compile_for_training(model: keras.Model, losses: list, optimizer: str,
                          learning_rate: float | None, steps_per_execution: int) -> None:
-    """Compiles with a fresh optimizer and `loss` (one per output, or one).
+    """Compiles with a fresh optimizer and one loss per output.
 
     XLA is left off: measured on a 2-core CPU it made these small convolutions about
     4 times slower. On JAX, Keras compiles the step anyway.
     """
     options = {} if learning_rate is None else {"learning_rate": learning_rate}
-    model.compile(optimizer=OPTIMIZERS[optimizer](**options), loss=loss,
+    model.compile(optimizer=OPTIMIZERS[optimizer](**options), loss=losses,
                   steps_per_execution=steps_per_execution,
                   jit_compile=False if keras.backend.backend() == "tensorflow" else "auto")
 
 
-def training_data(x, y, weights: np.ndarray | None, batch_size: int) -> dict:
+def training_data(x: list, y: list, weights: list | None, batch_size: int) -> dict:
     """`fit`'s data arguments for arrays that hold every epoch in order.
 
     On TensorFlow, as a `tf.data` pipeline without autotuning: Keras's own pipeline for
@@ -135,6 +136,41 @@ def training_data(x, y, weights: np.ndarray | None, batch_size: int) -> dict:
     options.autotune.enabled = False
     return {"x": tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size)
             .with_options(options)}
+
+
+@dataclasses.dataclass
+class Part:
+    """One part of the side-by-side model: a stacked group of trials, or one trial's
+    branch, with its rows of the data table, labels, sample weights and loss per step."""
+
+    index_input: keras.KerasTensor
+    output: keras.KerasTensor
+    x: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray | None
+    loss: keras.losses.Loss | str
+    write_back: Callable[[], None]  # the trials' weights back into their models
+
+
+def side_by_side_part(group: list[int], models: Sequence[keras.Model], table: TableLookup,
+                      rows: list[np.ndarray], targets: list[np.ndarray],
+                      weights: list[np.ndarray] | None, batch_size: int) -> Part:
+    """The part training the trials at positions `group` (see `stacked.alike_groups`)."""
+    first = group[0]
+    if len(group) == 1:  # a branch: the model itself, trained in place
+        index_input = keras.Input((), dtype="int32", name=f"trial_{first}")
+        return Part(index_input, models[first](table(index_input)), rows[first], targets[first],
+                    None if weights is None else weights[first],
+                    "sparse_categorical_crossentropy", lambda: None)
+
+    def side_by_side(arrays: list[np.ndarray]) -> np.ndarray:  # (steps * batch, trials)
+        return np.stack([arrays[k] for k in group], axis=1)
+
+    together = stacked.StackedTrials([models[k] for k in group], f"stacked_{first}")
+    index_input = keras.Input((len(group),), dtype="int32", name=f"trials_{first}")
+    return Part(index_input, together.network(table(index_input)), side_by_side(rows),
+                side_by_side(targets), None if weights is None else side_by_side(weights),
+                stacked.SummedOverTrials(batch_size), together.write_back)
 
 
 def fit_side_by_side(models: Sequence[keras.Model], inputs: Sequence[np.ndarray],
@@ -165,34 +201,32 @@ def fit_side_by_side(models: Sequence[keras.Model], inputs: Sequence[np.ndarray]
     weights = None if orders[0][1] is None else [w for _, w in orders]
     steps_per_epoch = len(rows[0]) // (epochs * batch_size)
 
-    if stacked.can_stack(models):  # one network whose layers hold every trial
-        together = stacked.StackedTrials(models)
-        indices = keras.Input((len(models),), dtype="int32", name="rows")
-        network = keras.Model(indices, together.network(table(indices)), name="stacked")
-        write_back = together.write_back
-        x, y = np.stack(rows, axis=1), np.stack(targets, axis=1)
-        weights = None if weights is None else np.stack(weights, axis=1)
-        loss = stacked.SummedOverTrials(batch_size)
-    else:  # one branch per trial
-        index_inputs = [keras.Input((), dtype="int32", name=f"trial_{k}")
-                        for k in range(len(models))]
-        network = keras.Model(index_inputs, [model(table(indices)) for model, indices
-                                             in zip(models, index_inputs)], name="side_by_side")
-        x, y, loss = rows, targets, ["sparse_categorical_crossentropy"] * len(models)
-        write_back = lambda: None  # noqa: E731 (the branches train the models themselves)
+    # Alike trials (see common.stacked) become one stacked network; the others, one
+    # branch each; all of them parts of one Keras model.
+    parts = [side_by_side_part(group, models, table, rows, targets, weights, batch_size)
+             for group in stacked.alike_groups(models)]
+    network = keras.Model([part.index_input for part in parts],
+                          [part.output for part in parts], name="side_by_side")
+
+    def write_back() -> None:
+        for part in parts:
+            part.write_back()
 
     def epoch_done(epoch: int) -> None:
         if on_epoch:
             write_back()
             on_epoch(epoch)
 
-    compile_for_training(network, loss, optimizer, learning_rate, steps_per_epoch)
+    compile_for_training(network, [part.loss for part in parts], optimizer, learning_rate,
+                         steps_per_epoch)
     progress = EpochProgress(label, epochs, len(models), epoch_done)
     # The index arrays hold every epoch in order, so Keras must not shuffle them, and
     # `steps_per_epoch` makes it carry on through them epoch after epoch.
     try:
-        network.fit(**training_data(x, y, weights, batch_size), epochs=epochs,
-                    steps_per_epoch=steps_per_epoch, shuffle=False, verbose=0,
+        network.fit(**training_data([part.x for part in parts], [part.y for part in parts],
+                                    None if weights is None else [part.weights for part in parts],
+                                    batch_size),
+                    epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False, verbose=0,
                     callbacks=[progress])
     finally:
         write_back()
@@ -214,15 +248,14 @@ def predict_side_by_side(models: Sequence[keras.Model], x: np.ndarray,
                          batch_size: int = 256) -> list[np.ndarray]:
     """Every model's predictions for the same inputs, in one pass over `x`.
 
-    On thousands of images (a test set) Keras's compiled `predict` pays for its
-    compilation: on a 2-core CPU it scored 15 CNNs on 5,074 images in 3.0 s against
-    5.2 s for calling the model batch by batch, which stays faster for a few images.
+    Batch by batch, like `predict_in_batches`: Keras's compiled `predict` scored 15
+    CNNs on 5,074 images in 3.0 s instead of 5.2 s here, but it compiles anew for
+    every new model, and TensorFlow then warns about retracing in every study that
+    scores many models (measured: after five such calls).
     """
     shared_input = keras.Input(x.shape[1:])
     joint = keras.Model(shared_input, [model(shared_input) for model in models])
-    if len(x) < 2000:
-        return predict_in_batches(joint, x, batch_size)
-    return [np.asarray(p) for p in keras.tree.flatten(joint.predict(x, batch_size, verbose=0))]
+    return predict_in_batches(joint, x, batch_size)
 
 
 def accuracies(models: Sequence[keras.Model], x: np.ndarray, y: np.ndarray) -> list[float]:

@@ -16,14 +16,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def odd_cnn(seed: int) -> keras.Sequential:
-    """Every setting `stack` handles: strides, 'same' padding, no bias, two Dense layers."""
+    """Settings `StackedTrials` handles beyond the lecture's: strides, 'same' padding, no
+    bias, an activation across channels (softmax), Dropout of rate 0, two Dense layers."""
     return keras.Sequential([
         keras.Input((12, 12, 3)),
         layers.Conv2D(4, 3, strides=2, padding="same", use_bias=False, activation="tanh",
                       **models.seeded(seed, "conv1")),
-        layers.Conv2D(6, 2, activation="relu", **models.seeded(seed, "conv2")),
+        layers.Conv2D(6, 2, activation="softmax", **models.seeded(seed, "conv2")),
         layers.MaxPooling2D(2, padding="same", name="pool"),
         layers.Flatten(name="flatten"),
+        models.dropout(0.0, seed, "no_dropout"),
         layers.Dense(7, activation="relu", **models.seeded(seed, "dense")),
         models.dropout(0.3, seed, "dropout"),
         models.softmax_output(3, seed),
@@ -67,7 +69,7 @@ def test_stacked_training_equals_training_each_trial_alone(batch_size):
     for model, inputs, labels, seed in zip(alone, x, y, seeds):
         training.fit_side_by_side([model], [inputs], [labels], [seed], 3, batch_size)
     together = [odd_cnn(seed) for seed in seeds]
-    assert stacked.can_stack(together)
+    assert stacked.alike_groups(together) == [[0, 1, 2]]
     training.fit_side_by_side(together, x, y, seeds, 3, batch_size)
     for a, b in zip(alone, together):
         assert_same_weights(a, b, atol=1e-5)
@@ -81,7 +83,7 @@ def test_frozen_layers_stay_frozen_when_stacked():
     sets = small_sets(20, seeds)
     base = models.lecture_cnn(5, seed=3)
     built = [transfer.transfer_model(base, 5, seed) for seed in seeds]
-    assert stacked.can_stack(built)
+    assert stacked.alike_groups(built) == [[0, 1]]
     heads_before = [model.get_layer("output").get_weights()[0].copy() for model in built]
     training.fit_side_by_side(built, [x for x, _ in sets], [y for _, y in sets], seeds, 2, 4)
     for model, head in zip(built, heads_before):
@@ -91,17 +93,52 @@ def test_frozen_layers_stay_frozen_when_stacked():
 
 
 def test_only_alike_networks_of_known_layers_are_stacked():
-    assert stacked.can_stack([models.lecture_cnn(5, seed) for seed in (1, 2)])
-    assert stacked.can_stack([models.deep_cnn(5, seed) for seed in (1, 2)])
-    assert stacked.can_stack([models.cifar_cnn(10, seed) for seed in (1, 2)])
-    assert not stacked.can_stack([models.lecture_cnn(5, seed=1)])  # one trial: nothing to gain
-    assert not stacked.can_stack([models.lecture_cnn(5, seed, augment=True) for seed in (1, 2)])
-    assert not stacked.can_stack([models.lecture_cnn(5, seed=1), models.lecture_cnn(4, seed=2)])
-    assert not stacked.can_stack([models.lecture_cnn(5, seed=1),
-                                  models.lecture_cnn(5, seed=2, activation="tanh")])
+    for build in (models.lecture_cnn, models.deep_cnn, models.cifar_cnn):
+        assert stacked.alike_groups([build(5, seed) for seed in (1, 2, 3)]) == [[0, 1, 2]]
+    assert stacked.alike_groups([models.lecture_cnn(5, seed, augment=True)
+                                 for seed in (1, 2)]) == [[0], [1]]
+    assert stacked.alike_groups([models.lecture_cnn(5, seed=1), models.lecture_cnn(4, seed=2),
+                                 models.lecture_cnn(5, seed=3),
+                                 models.lecture_cnn(5, seed=4, activation="tanh")]
+                                ) == [[0, 2], [1], [3]]
     half_frozen = [models.lecture_cnn(5, seed) for seed in (1, 2)]
     transfer.freeze(half_frozen[0].get_layer("conv1"))
-    assert not stacked.can_stack(half_frozen)
+    assert stacked.alike_groups(half_frozen) == [[0], [1]]
+    spatial = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(2, 3),
+                                layers.SpatialDropout2D(0.5), layers.Flatten(),
+                                layers.Dense(3, activation="softmax")])
+    twice_flat = keras.Sequential([keras.Input((8, 8, 1)), layers.Flatten(), layers.Flatten(),
+                                   layers.Dense(3, activation="softmax")])
+    first_channels = keras.Sequential([keras.Input((1, 8, 8)),
+                                       layers.Conv2D(2, 3, data_format="channels_first"),
+                                       layers.Flatten(), layers.Dense(3, activation="softmax")])
+    regularized = keras.Sequential([keras.Input((4,)), layers.Dense(
+        3, activation="softmax", kernel_regularizer="l2")])
+    not_flat = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(2, 3)])
+    for model in (spatial, twice_flat, first_channels, regularized, not_flat):
+        assert stacked.stacking_key(model) is None, model.layers
+    shared = models.lecture_cnn(5, seed=1)
+    twin = keras.Sequential([keras.Input((28, 28, 1)), *shared.layers])
+    assert stacked.alike_groups([shared, twin, models.lecture_cnn(5, seed=2)]) == [[0, 2], [1]]
+
+
+def test_alike_trials_stack_and_the_others_train_as_branches_in_the_same_run():
+    seeds = [51, 52, 53]
+    sets = small_sets(20, seeds)
+
+    def build() -> list[keras.Model]:
+        return [models.lecture_cnn(5, seed=51), models.lecture_cnn(5, seed=52, augment=True),
+                models.lecture_cnn(5, seed=53)]
+
+    alone = build()
+    for model, (x, y), seed in zip(alone, sets, seeds):
+        training.fit_side_by_side([model], [x], [y], [seed], epochs=2, batch_size=7)
+    together = build()
+    assert stacked.alike_groups(together) == [[0, 2], [1]]
+    training.fit_side_by_side(together, [x for x, _ in sets], [y for _, y in sets], seeds,
+                              epochs=2, batch_size=7)
+    for a, b in zip(alone, together):
+        assert_same_weights(a, b, atol=1e-5)
 
 
 def test_side_by_side_falls_back_to_branches_where_they_cannot_stack(monkeypatch):
@@ -110,8 +147,9 @@ def test_side_by_side_falls_back_to_branches_where_they_cannot_stack(monkeypatch
     sets = small_sets(20, seeds)
     alone = models.lecture_cnn(5, seed=12)
     training.fit_side_by_side([alone], [sets[1][0]], [sets[1][1]], [12], epochs=2, batch_size=4)
-    monkeypatch.setattr(stacked, "can_stack", lambda built: False)
+    monkeypatch.setattr(stacked, "stacking_key", lambda model: None)
     together = [models.lecture_cnn(5, seed=seed) for seed in seeds]
+    assert stacked.alike_groups(together) == [[0], [1], [2]]
     training.fit_side_by_side(together, [x for x, _ in sets], [y for _, y in sets], seeds,
                               epochs=2, batch_size=4)
     assert_same_weights(alone, together[1], atol=1e-5)
@@ -121,9 +159,9 @@ def test_side_by_side_falls_back_to_branches_where_they_cannot_stack(monkeypatch
 def test_without_onednn_tensorflow_cannot_train_grouped_convolutions_and_branches_are_used():
     script = ("import common, keras; from common import stacked, models; "
               "print(stacked.grouped_conv_trains(), "
-              "stacked.can_stack([models.lecture_cnn(5, s) for s in (1, 2)]))")
+              "stacked.alike_groups([models.lecture_cnn(5, s) for s in (1, 2)]))")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=120,
                           env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "False"]
+    assert done.stdout.split() == ["False", "[[0],", "[1]]"]
