@@ -244,18 +244,31 @@ def predict_in_batches(model: keras.Model, x: np.ndarray, batch_size: int = 256)
             for i in range(len(batches[0]))]
 
 
+def side_by_side_model(models: Sequence[keras.Model], input_shape: tuple) -> keras.Model:
+    """One model giving every model's output for the same input (sharing their layers)."""
+    shared_input = keras.Input(input_shape)
+    return keras.Model(shared_input, [model(shared_input) for model in models])
+
+
+def predict_joint(joint: keras.Model, x: np.ndarray, batch_size: int = 256) -> list[np.ndarray]:
+    """`joint`'s outputs for `x` (a `side_by_side_model`), as a list of arrays.
+
+    A test set of 10 batches or more goes through Keras's compiled `predict`, which
+    pays for its compilation there (15 CNNs on 5,074 images: 3.0 s against 5.2 s batch
+    by batch on a 2-core CPU). It compiles anew for every new model, and TensorFlow
+    warns about retracing when 5 of the last 10 calls compiled: with fewer batches per
+    `predict` a study scoring many models would get there (measured: at 8 batches, not
+    at 10 or 20), so fewer images go batch by batch.
+    """
+    if len(x) < 10 * batch_size:
+        return predict_in_batches(joint, x, batch_size)
+    return [np.asarray(p) for p in keras.tree.flatten(joint.predict(x, batch_size, verbose=0))]
+
+
 def predict_side_by_side(models: Sequence[keras.Model], x: np.ndarray,
                          batch_size: int = 256) -> list[np.ndarray]:
-    """Every model's predictions for the same inputs, in one pass over `x`.
-
-    Batch by batch, like `predict_in_batches`: Keras's compiled `predict` scored 15
-    CNNs on 5,074 images in 3.0 s instead of 5.2 s here, but it compiles anew for
-    every new model, and TensorFlow then warns about retracing in every study that
-    scores many models (measured: after five such calls).
-    """
-    shared_input = keras.Input(x.shape[1:])
-    joint = keras.Model(shared_input, [model(shared_input) for model in models])
-    return predict_in_batches(joint, x, batch_size)
+    """Every model's predictions for the same inputs, in one pass over `x`."""
+    return predict_joint(side_by_side_model(models, x.shape[1:]), x, batch_size)
 
 
 def accuracies(models: Sequence[keras.Model], x: np.ndarray, y: np.ndarray) -> list[float]:

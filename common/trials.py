@@ -14,8 +14,8 @@ import keras
 
 from common.data import stratified_sample
 from common.transfer import model_layers, split_body_head, unfreeze_top
-from common.training import (accuracies, fit_side_by_side, predict_in_batches,
-                             predict_side_by_side)
+from common.training import (accuracies, fit_side_by_side, predict_in_batches, predict_joint,
+                             side_by_side_model)
 
 
 def trial_seeds(base_seed: int, trials: int) -> list[int]:
@@ -124,9 +124,10 @@ def train_with_history(models: Sequence[keras.Model],
     """
     histories = [{"accuracy": [], "loss": [], "val_accuracy": [], "val_loss": []}
                  for _ in models]
+    on_test_set = side_by_side_model(test_models or models, test[0].shape[1:])  # compiled once
 
     def record(epoch: int) -> None:
-        on_test = predict_side_by_side(test_models or models, test[0])
+        on_test = predict_joint(on_test_set, test[0])
         for model, (x, y), history, test_probabilities in zip(models, train_sets, histories,
                                                                on_test):
             on_train = predict_in_batches(model, x)[0]
