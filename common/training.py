@@ -22,8 +22,8 @@ import numpy as np
 import keras
 from keras import layers
 
-from common.cli import STOP_REQUESTED
 from common import stacked
+from common.cli import STOP_REQUESTED
 from common.models import derive_seed
 
 
