@@ -90,8 +90,7 @@ def pretraining_epochs(config: Config, dataset: data.Dataset, big_images: int) -
     return max(1, round(mnist_steps / math.ceil(big_images / config.pretrain_batch_size)))
 
 
-def pretrained_base(config: Config, dataset: data.Dataset, big: tuple, big_test: tuple,
-                    ) -> tuple[keras.Model, dict]:
+def pretrained_base(config: Config, dataset: data.Dataset, big: tuple) -> tuple[keras.Model, dict]:
     """The big task's CNN: given (--base), reused from saved_models/, or trained now."""
     if config.base:
         return checkpoints.load_model(config.base, "--base", data.MNIST_SHAPE), {
@@ -110,8 +109,8 @@ def pretrained_base(config: Config, dataset: data.Dataset, big: tuple, big_test:
     print(f"  pretraining on {len(big[1]):,} images: {epochs} epochs, batch "
           f"{config.pretrain_batch_size}")
     base = models.lecture_cnn(len(EVEN_DIGITS), seed=config.seed)
-    trials.train_and_test([base], [big], big_test, [config.seed], epochs,
-                          config.pretrain_batch_size, label="pretraining")
+    training.fit_side_by_side([base], [big[0]], [big[1]], [config.seed], epochs,
+                              config.pretrain_batch_size, label="pretraining")
     checkpoints.save_model(base, path, record)
     print(f"  saved {path}")
     return base, {"path": path, "trained_now": True, **record}
@@ -209,7 +208,7 @@ def main(config: Config) -> dict:
 
     # 2. Pretrain the CNN on the big task (or reuse the saved one)
     print("\nbig task: the lecture's CNN on digits 0,2,4,6,8")
-    base, base_info = pretrained_base(config, dataset, big, big_test)
+    base, base_info = pretrained_base(config, dataset, big)
     base_accuracy = training.accuracies([base], *big_test)[0]
     if config.fine_tune != "0":  # a bad --fine-tune fails now, not after training
         transfer.fine_tune_layers(transfer.hidden_layers(base), config.fine_tune)
