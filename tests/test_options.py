@@ -96,7 +96,9 @@ def captured_fits(monkeypatch) -> list[dict]:
                       "learning_rate": options.get("learning_rate")})
         return original(models_, inputs, labels, seeds, epochs, batch_size, **options)
 
+    # Scripts call it through common.training or common.trials: record both.
     monkeypatch.setattr(trials, "fit_side_by_side", recording)
+    monkeypatch.setattr(training, "fit_side_by_side", recording)
     return calls
 
 
