@@ -16,55 +16,61 @@ below nBnB-frozen at higher n is the specificity of A's features. Fine-tuning sh
 whether training the copied layers too recovers, or beats, training on B alone.
 
     python transferability.py --quick                   # a complete tiny run (< 1 minute)
-    python transferability.py --data mnist.npz          # the whole halves (about 30 minutes)
+    python transferability.py --quick --plain           # the same, through the plain Keras code
+    python transferability.py --data mnist.npz          # the whole halves
     python transferability.py --data mnist.npz --target-size 1000 --epochs 20 --batch-size 32
 
 The defaults (the whole halves, ~30,500 B images; 2 epochs for every network, batch 128;
-3 trials) keep a full run on a 2-core CPU to about half an hour (estimated from the speed
-of its first groups; about 3 GB of memory). The last command (1,000 B images per trial,
-3 trials) took 16 minutes there; expect every model at about 98% for n = 1..4, and
-nAnB-frozen at n = 5 (A's dense1 frozen too) about 3 points lower, while fine-tuning all
-five of A's layers does best (98.6%, baseB 98.1%).
+3 trials) were not run to the end here: from the speed of its first groups, a full run
+on a 2-core CPU would take about half an hour (an estimate, not a measurement). The
+last command (1,000 B images per trial, 3 trials) was measured on a 2-core Intel Xeon
+CPU (docs/results.md gives the commit): 16 minutes; every model at 98.0–98.4% for
+n = 1..4, nAnB-frozen at n = 5 (A's dense1 frozen too) 3.2 points lower (94.8%), and
+fine-tuning all five of A's layers best (98.6%, baseB 98.1%).
 
 With --target-size, every trial draws its own B training set (the same number of images
 of each odd digit) and its own baseB is trained on that set only: copying from a baseB
 that saw more B images would leak data. baseB and the transferred networks train for
 the same --epochs (Yosinski et al. trained them as long as the base); baseA is one
 network, trained once on A for --source-epochs. Trial k uses seed --seed + k for its
-fresh layers, Dropout, data order and B set; the bases draw their initial weights from
-streams of their own, so no trial starts where a base started. Results:
-results/transferability.json and results/transferability.png; each finished group (the
-four models of an n, every trial; with the whole half as B, one model of an n) is kept in
-results/transferability.trials.jsonl at once (--resume goes on from it). The bases are
-saved in saved_models/ and reused when trained with the same settings and data.
+fresh layers, Dropout, data order and B set; the bases draw their initial weights (and
+their data order) from streams of their own, so no trial starts where a base started.
+Results: results/transferability.json and results/transferability.png; each finished
+group (one model type's networks for n = 1..5, every trial; with the whole half as B,
+as many n as fit in memory) is kept in results/transferability.trials.jsonl at once
+(--resume goes on from it). The bases are saved in saved_models/ and reused when trained
+with the same settings and data.
 """
 
 import dataclasses
+import functools
 import hashlib
 import os
 import sys
-import time
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 import common  # noqa: F401  (quiets TensorFlow's start-up messages before keras loads)
 import keras
-from common import (checkpoints, cli, data, models, reporting, stats, training, transfer,
-                    trial_log, trials)
+from common import checkpoints, cli, data, models, stats, training, transfer, trials
 from common.device import configure_device
+from common.experiment import Experiment
+from common.settings import FitSettings
+from common.training import in_seeded_order
 
 TASK_A, TASK_B = data.EVEN_DIGITS, data.ODD_DIGITS
 MODELS = ("AnB-frozen", "AnB-fine-tuned", "BnB-frozen", "BnB-fine-tuned")  # rows of the table
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "dense1")  # models.deep_cnn's transferable layers
-# The networks of a group train side by side, each with its own copy of its B images in
-# memory. Above this many images in one group (~630 MB of 28x28 floats), each model of
-# an n trains as a group of its own instead of the four together.
+# The networks of one `run.trials` call train side by side, each with its own copy of its
+# B images in memory. Above this many images in one call (~630 MB of 28x28 floats), a
+# model type's n = 1..5 are spread over several calls.
 GROUP_IMAGES = 200_000
+DIGITS_NOTE = "*** digits: not MNIST; pass --data mnist.npz for the real study."
 
 
-@dataclass(frozen=True)
-class Config(cli.RunOptions):
+@dataclasses.dataclass(frozen=True)
+class Config(cli.RunFlags):
     """The study's settings; every field is a command-line flag."""
 
     trials: int = cli.option(3, "trials per model and n; trial k uses seed --seed + k", minimum=1)
@@ -104,41 +110,108 @@ QUICK = {"trials": 1, "epochs": 5, "source_epochs": 5, "batch_size": 100, "sourc
          "target_size": 100, "test_size": 500}
 
 
+# --- The study's steps, in plain Keras ------------------------------------------------
+
+def pretrain(model: keras.Model, train_set: tuple, fit: FitSettings, seed: int) -> None:
+    """A base network's training (baseA on A, baseB on a trial's B set): compile, fit."""
+    model.compile(optimizer=fit.make_optimizer(), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(**in_seeded_order(train_set, fit, seed), epochs=fit.epochs, verbose=2)
+
+
+def transferred_network(model_type: str, n: int, seed: int, base_a: keras.Model,
+                        bases_b: Mapping[int, keras.Model]) -> keras.Model:
+    """Trial `seed`'s nAnB or nBnB network: a fresh deep CNN (seeded by the trial) with
+    its first n layers copied from baseA or from the trial's own baseB, frozen or not."""
+    source = base_a if model_type.startswith("AnB") else bases_b[seed]
+    fresh = models.deep_cnn(len(TASK_B), seed, name=f"n{n}_{model_type.replace('-', '_')}_"
+                            f"seed{seed}")  # side by side, every network needs its own name
+    return transfer.copy_first_layers(source, fresh, n, frozen=model_type.endswith("frozen"))
+
+
+def one_trial(model: keras.Model, train_set: tuple, test: tuple, fit: FitSettings,
+              seed: int) -> dict:
+    """One transferred network on B: compile (which makes the freeze take effect), fit on
+    the trial's B set, evaluate on B's test images."""
+    model.compile(optimizer=fit.make_optimizer(), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(**in_seeded_order(train_set, fit, seed), epochs=fit.epochs, verbose=0)
+    loss, accuracy = model.evaluate(*test, verbose=0)
+    return {"accuracy": accuracy}
+
+
+# --- The experiment -------------------------------------------------------------------
+
 def option_name(n: int, model: str) -> str:
     """The trials file's name for model type `model` with n copied layers: "3AnB-frozen"."""
     return f"{n}{model}"
 
 
-def option_groups(trials: int, b_size: int) -> list[tuple[int, list[str]]]:
-    """(n, options) trained together, in order: the four models of each n; or, when that
-    group would hold more than GROUP_IMAGES of B's images, each model of each n alone."""
-    together = len(MODELS) * trials * b_size <= GROUP_IMAGES
-    return [(n, [option_name(n, model) for model in chosen])
-            for n in range(1, len(LAYERS) + 1)
-            for chosen in ([MODELS] if together else [[model] for model in MODELS])]
+# For each n, A's layers frozen against B's own (frozen): what copying A's layers costs.
+FROZEN_PAIRS = [(option_name(n, "BnB-frozen"), option_name(n, "AnB-frozen"))
+                for n in range(1, len(LAYERS) + 1)]
 
 
-def base_networks(role: str, train_sets: dict[int, tuple], config: Config,
-                  dataset_name: str) -> dict[int, keras.Model]:
+def option_groups(trials: int, b_size: int) -> list[tuple[str, list[int]]]:
+    """(model type, the n's) of each `run.trials` call, in order: every n of a model type
+    in one call (so alike networks train stacked); when that would hold more than
+    GROUP_IMAGES of B's images, as many n per call as fit (at least one)."""
+    per_call = max(1, GROUP_IMAGES // (trials * b_size))
+    ns = list(range(1, len(LAYERS) + 1))
+    return [(model, ns[first:first + per_call]) for model in MODELS
+            for first in range(0, len(ns), per_call)]
+
+
+def task_sets(dataset: data.Dataset, config: Config) -> tuple[tuple, tuple, tuple, tuple]:
+    """A's training and test images, B's whole training half and its test images (labels
+    0..4, pixels in [0, 1]), as many as --source-size and --test-size allow."""
+    return (data.task_images(dataset.x_train, dataset.y_train, TASK_A, config.source_size,
+                             config.seed),
+            data.task_images(dataset.x_test, dataset.y_test, TASK_A, config.test_size,
+                             config.seed),
+            data.task_images(dataset.x_train, dataset.y_train, TASK_B, 0, config.seed),
+            data.task_images(dataset.x_test, dataset.y_test, TASK_B, config.test_size,
+                             config.seed))
+
+
+def b_training_sets(pool: tuple, target_size: int, seeds: Sequence[int]) -> dict[int, tuple]:
+    """Each trial's B training set: `target_size` images of `pool` drawn by the trial's
+    seed, the same number of each odd digit; or (0) the whole half for every trial.
+
+    Raises:
+        UserInputError: `target_size` is no multiple of 5, or a digit has too few images.
+    """
+    if target_size % len(TASK_B):
+        raise cli.UserInputError(f"--target-size {target_size}: must be 0 (the whole half) or "
+                                 f"a multiple of {len(TASK_B)} (the same number of images "
+                                 "from each odd digit)")
+    if not target_size:
+        return {seed: pool for seed in seeds}
+    return data.small_sets(pool, target_size, seeds, [str(d) for d in TASK_B], "--target-size")
+
+
+def base_networks(run: Experiment, role: str, train_sets: dict[int, tuple], fit: FitSettings,
+                  config: Config, dataset_name: str) -> dict[int, keras.Model]:
     """baseA (role "A") or the baseBs ("B"): one network per entry of `train_sets`.
 
     Each is reused from --models-dir when it was trained with the same settings and
-    data, else trained now (all side by side) and saved. The network of key k starts
-    from `derive_seed(k, "base<role>")`, a stream no trial uses.
+    data, else trained now (`pretrain`; by default all side by side) and saved. The
+    network of key k starts from, and orders its data by, `derive_seed(k, "base<role>")`,
+    a stream no trial uses.
     """
-    classes, epochs = (TASK_A, config.source_epochs) if role == "A" else (TASK_B, config.epochs)
+    classes = TASK_A if role == "A" else TASK_B
     found, records, paths = {}, {}, {}
     for key, (x, y) in train_sets.items():
         data_sha1 = hashlib.sha1(x.tobytes())
         data_sha1.update(y.tobytes())
         records[key] = {"config": {
             "role": f"base{role}", "architecture": "deep_cnn", "dataset": dataset_name,
-            "classes": list(classes), "images": len(y), "epochs": epochs,
-            "batch_size": config.batch_size, "learning_rate": config.learning_rate,
+            "classes": list(classes), "images": len(y), "epochs": fit.epochs,
+            "batch_size": fit.batch_size, "learning_rate": fit.learning_rate,
             "seed": models.derive_seed(key, f"base{role}"),
             "data_sha1": data_sha1.hexdigest()}}
         paths[key] = os.path.join(config.models_dir, f"transferability_{dataset_name}_{role}_"
-                                  f"{len(y)}img_{epochs}ep_seed{key}.keras")
+                                  f"{len(y)}img_{fit.epochs}ep_seed{key}.keras")
         model = None if config.retrain else checkpoints.load_if_matching(paths[key], records[key])
         if model is not None:
             print(f"  base{role} (seed {key}): reusing {paths[key]} (--retrain to redo it)")
@@ -147,48 +220,30 @@ def base_networks(role: str, train_sets: dict[int, tuple], config: Config,
     if todo:
         seeds = [records[key]["config"]["seed"] for key in todo]
         fresh = [models.deep_cnn(len(classes), seed) for seed in seeds]
-        print(f"  training base{role} for {len(todo)} seed(s) on {len(train_sets[todo[0]][1]):,} "
-              f"images each: {epochs} epoch{'s' if epochs > 1 else ''}, batch "
-              f"{config.batch_size}")
-        training.fit_side_by_side(fresh, [train_sets[key][0] for key in todo],
-                                  [train_sets[key][1] for key in todo], seeds, epochs,
-                                  config.batch_size, learning_rate=config.learning_rate,
-                                  label=f"base{role}")
+        run.pretrain(pretrain, fresh, [train_sets[key] for key in todo], fit, seeds,
+                     f"training base{role}")
         for key, model in zip(todo, fresh):
             checkpoints.save_model(model, paths[key], records[key])
             found[key] = model
     return {key: found[key] for key in train_sets}
 
 
-def transferred_network(model_type: str, n: int, seed: int, base_a: keras.Model,
-                        bases_b: dict[int, keras.Model]) -> keras.Model:
-    """Trial `seed`'s nAnB or nBnB network: a fresh deep CNN (seeded by the trial) with
-    its first n layers copied from baseA or from the trial's own baseB."""
-    source = base_a if model_type.startswith("AnB") else bases_b[seed]
-    fresh = models.deep_cnn(len(TASK_B), seed, name=f"n{n}_{model_type.replace('-', '_')}_"
-                            f"seed{seed}")  # side by side, every network needs its own name
-    return transfer.copy_first_layers(source, fresh, n, frozen=model_type.endswith("frozen"))
-
-
-def train_transferred(n: int, todo: list[tuple[str, int]], base_a: keras.Model,
-                      bases_b: dict[int, keras.Model], b_sets: dict[int, tuple], b_test: tuple,
-                      config: Config) -> list[dict]:
-    """One group: the given (option, seed) trials of one n, all trained side by side on B."""
-    kinds = [option[len(str(n)):] for option, _ in todo]
-    seeds = [seed for _, seed in todo]
-    networks = [transferred_network(kind, n, seed, base_a, bases_b)
-                for kind, seed in zip(kinds, seeds)]
-    print(f"\nn = {n}: {', '.join(LAYERS[:n])} copied; {', '.join([*LAYERS[n:], 'output'])} "
-          f"new; {len(networks)} networks side by side")
-    for kind in dict.fromkeys(kinds):
-        network = networks[kinds.index(kind)]
-        trainable = transfer.parameter_count(network.trainable_weights)
-        print(f"  {option_name(n, kind)}: from {'baseA' if kind.startswith('AnB') else 'baseB'}, "
-              f"{trainable:,} of {network.count_params():,} parameters trainable")
-    scores = trials.train_and_test(networks, [b_sets[seed] for seed in seeds], b_test, seeds,
-                                   config.epochs, config.batch_size, f"n = {n}",
-                                   learning_rate=config.learning_rate)
-    return [{"accuracy": score, "n": n, "model": kind} for score, kind in zip(scores, kinds)]
+def transferred_networks(model_type: str, ns: Sequence[int], seeds: Sequence[int],
+                         base_a: keras.Model,
+                         bases_b: Mapping[int, keras.Model]) -> dict[str, list[keras.Model]]:
+    """One `run.trials` call's networks: option "<n><model_type>" -> one per trial seed."""
+    source = "baseA" if model_type.startswith("AnB") else "baseB"
+    how = "frozen" if model_type.endswith("frozen") else "trained too"
+    print(f"\n{model_type}: the first n layers from {source}, {how}; the rest new; "
+          f"n = {', '.join(map(str, ns))}, {len(seeds)} trial(s) each")
+    networks = {option_name(n, model_type): [transferred_network(model_type, n, seed, base_a,
+                                                                 bases_b) for seed in seeds]
+                for n in ns}
+    for (option, built), n in zip(networks.items(), ns):
+        print(f"  {option}: {', '.join(LAYERS[:n])} copied; "
+              f"{transfer.parameter_count(built[0].trainable_weights):,} of "
+              f"{built[0].count_params():,} parameters trainable")
+    return networks
 
 
 def summary_grid(results: dict[str, dict[int, float]]) -> dict:
@@ -197,15 +252,6 @@ def summary_grid(results: dict[str, dict[int, float]]) -> dict:
                      if results[option_name(n, model)] else None
                      for n in range(1, len(LAYERS) + 1)] for model in MODELS}
     return {"n": list(range(1, len(LAYERS) + 1)), "layers": list(LAYERS), "models": cells}
-
-
-def frozen_comparisons(results: dict[str, dict[int, float]]) -> list[dict]:
-    """For each n, nAnB-frozen against nBnB-frozen (Welch's test; trials with the same
-    seed share B's training set): what copying A's layers costs, or gains, against B's own."""
-    pairs = [(option_name(n, "BnB-frozen"), option_name(n, "AnB-frozen"))
-             for n in range(1, len(LAYERS) + 1)]
-    return [stats.compare(own, other, results[own], results[other])
-            for own, other in pairs if results[own] and results[other]]
 
 
 def mean_and_spread(summary: dict) -> str:
@@ -262,129 +308,78 @@ def plot_transferability(path: str, results: dict[str, dict[int, float]], base_b
     plt.close(figure)
 
 
+def bases_summary(base_a_accuracy: float, a_images: int, base_b_accuracy: dict[int, float],
+                  b_size: int, seed: int) -> dict:
+    """The JSON's "bases": baseA's and the baseBs' test accuracies, their data and seeds."""
+    values = list(base_b_accuracy.values())
+    return {"A": {"test_accuracy_on_A": base_a_accuracy, "training_images": a_images,
+                  "seed": models.derive_seed(seed, "baseA")},
+            "B": {"test_accuracy_on_B": values, "trial_seeds": list(base_b_accuracy),
+                  "summary": stats.summarize(values), "training_images": b_size}}
+
+
+def summary_notes(grid: dict, bases: dict, digits: bool) -> list[str]:
+    """The lines under the summary: the table, baseB and baseA."""
+    return ["\nmean ± std over trials, in %, by model type and n:\n" + grid_text(grid),
+            f"baseB (B alone, same data): {mean_and_spread(bases['B']['summary'])}; baseA on "
+            f"A's test images: {100 * bases['A']['test_accuracy_on_A']:.1f}",
+            *([DIGITS_NOTE] if digits else [])]
+
+
 def main(config: Config) -> dict:
-    start = time.perf_counter()
-    if config.target_size % len(TASK_B):
-        raise cli.UserInputError(f"--target-size {config.target_size}: must be 0 (the whole "
-                                 f"half) or a multiple of {len(TASK_B)} (the same number of "
-                                 "images from each odd digit)")
-    timings: dict[str, float] = {}
-    os.makedirs(config.out, exist_ok=True)
     print(f"transferability: 4 models x n = 1..{len(LAYERS)}, {config.trials} trials each, "
           f"device {configure_device()}")
     keras.utils.set_random_seed(config.seed)
 
-    # 1. Load the data: A = even digits, B = odd digits (labels 0..4 in each)
+    # 1. Load the data: A = even digits, B = odd digits (labels 0..4, pixels in [0, 1]),
+    # and each trial's B training set (a bad --target-size stops here, before any file)
     dataset = data.load_mnist(config.data, config.dataset)
-    if dataset.warning:
-        print(f"\n*** {dataset.warning}\n")
-
-    def task(x, y, classes, limit):
-        return data.subsample(*data.select_classes(x, y, classes), limit, config.seed)
-
-    a_train = task(dataset.x_train, dataset.y_train, TASK_A, config.source_size)
-    a_test = task(dataset.x_test, dataset.y_test, TASK_A, config.test_size)
-    b_pool = task(dataset.x_train, dataset.y_train, TASK_B, 0)
-    b_test = task(dataset.x_test, dataset.y_test, TASK_B, config.test_size)
-    a_train, a_test, b_pool, b_test = [(data.to_unit_float(x), y)
-                                       for x, y in (a_train, a_test, b_pool, b_test)]
-    seeds = trials.trial_seeds(config.seed, config.trials)
-    mine = trial_log.shard_seeds(seeds, config.shard)  # all of them, unless --shard
-    if config.target_size:  # each trial its own B set; its baseB sees that set only
-        picks = trials.draw_small_sets(b_pool[1], config.target_size // len(TASK_B), seeds,
-                                       [str(d) for d in TASK_B], "--target-size")
-        b_sets = {seed: (b_pool[0][i], b_pool[1][i]) for seed, i in zip(seeds, picks)}
-    else:  # the whole half, the same for every trial
-        b_sets = {seed: b_pool for seed in seeds}
-    b_size = len(b_sets[seeds[0]][1])
+    a_train, a_test, b_pool, b_test = task_sets(dataset, config)
+    b_sets = b_training_sets(b_pool, config.target_size,
+                             trials.trial_seeds(config.seed, config.trials))
+    run = Experiment("transferability", config, dataset, one_trial)
+    b_size = len(b_sets[config.seed][1])
     drawn = f"drawn per trial from {len(b_pool[1]):,}" if config.target_size else "the whole half"
-    print(f"data: {dataset.name} ({dataset.source})\n  A (digits 0,2,4,6,8): "
-          f"{len(a_train[1]):,} training, {len(a_test[1]):,} test images\n  B (digits "
-          f"1,3,5,7,9): {b_size:,} training images per trial ({drawn}), {len(b_test[1]):,} "
-          "test images")
-    # Each finished group goes to the trials file at once; --resume reads the finished
-    # ones back (refusing another config, or other data than the run had) before any work.
-    log = trial_log.TrialLog(trial_log.trials_path(config.out, "transferability"),
-                             "transferability",
-                             {**dataclasses.asdict(config), "dataset_used": dataset.name},
-                             config.resume or bool(config.shard))
-    timings["load"] = round(time.perf_counter() - start, 2)
+    print(f"  A (digits 0,2,4,6,8): {len(a_train[1]):,} training, {len(a_test[1]):,} test "
+          f"images\n  B (digits 1,3,5,7,9): {b_size:,} training images per trial ({drawn}), "
+          f"{len(b_test[1]):,} test images")
+    run.phase_done("load")
 
-    # 2. Train the bases: baseA on A (once), baseB on each trial's B training set
-    since = time.perf_counter()
+    # 2. The bases: baseA on A (once), baseB on each trial's B training set
+    fit = FitSettings(config.epochs, config.batch_size, "adam", config.learning_rate)
     print(f"\nbase networks: {models.deep_cnn().count_params():,} parameters, transferable "
           f"layers {', '.join(LAYERS)}")
-    base_a = base_networks("A", {config.seed: a_train}, config, dataset.name)[config.seed]
-    bases_b = base_networks("B", {seed: b_sets[seed] for seed in mine}, config, dataset.name)
-    base_a_accuracy = training.accuracies([base_a], *a_test)[0]
-    base_b_accuracy = dict(zip(bases_b, training.accuracies(list(bases_b.values()), *b_test)))
-    print(f"  baseA on A's test images: {100 * base_a_accuracy:.1f}%; baseB on B's: "
-          + ", ".join(f"{100 * value:.1f}%" for value in base_b_accuracy.values()))
-    timings["bases"] = round(time.perf_counter() - since, 2)
+    base_a = base_networks(run, "A", {config.seed: a_train}, dataclasses.replace(
+        fit, epochs=config.source_epochs), config, dataset.name)[config.seed]
+    bases_b = base_networks(run, "B", {seed: b_sets[seed] for seed in run.seeds}, fit, config,
+                            dataset.name)
+    bases = bases_summary(training.accuracies([base_a], *a_test)[0], len(a_train[1]), dict(
+        zip(bases_b, training.accuracies(list(bases_b.values()), *b_test))), b_size, config.seed)
+    print(f"  baseA on A's test images: {100 * bases['A']['test_accuracy_on_A']:.1f}%; baseB "
+          "on B's: " + ", ".join(f"{100 * v:.1f}%" for v in bases["B"]["test_accuracy_on_B"]))
+    run.phase_done("bases")
 
-    # 3. For n = 1..L: copy the first n layers from baseA or baseB, frozen or fine-tuned,
-    # re-initialise the rest, train on B. The four models of one n, every trial, are one
-    # group trained side by side (one model per group when B is large); each finished
-    # group goes to the trials file at once.
-    since = time.perf_counter()
-
-    def train_here() -> None:
-        for n, options in option_groups(len(mine), b_size):
-            log.run([(option, seed) for option in options for seed in mine],
-                    lambda todo: train_transferred(n, todo, base_a, bases_b, b_sets, b_test,
-                                                   config))
-
-    interrupted = trial_log.run_trials(log, config, __file__, train_here)
-    timings["transferred"] = round(time.perf_counter() - since, 2)
-    if config.shard:
-        return trial_log.end_of_shard(log, config, interrupted)
+    # 3. For each model type and n = 1..5: the first n layers copied from baseA or baseB,
+    # frozen or fine-tuned, the rest new, trained on B (all n and trials of a type at once)
+    for model_type, ns in option_groups(len(run.seeds), b_size):
+        # (whole networks: their frozen fronts differ with n and, for nBnB, with the trial)
+        run.trials(transferred_networks(model_type, ns, run.seeds, base_a, bases_b), b_sets,
+                   b_test, fit, cache_features=False)
 
     # 4. Summarise: the table, A's layers against B's own (frozen) for each n, the figure
-    options = [option_name(n, model) for n in range(1, len(LAYERS) + 1) for model in MODELS]
-    results = log.accuracies(options, seeds)
-    grid = summary_grid(results)
-    comparisons = frozen_comparisons(results)
-    timings["total"] = round(time.perf_counter() - start, 2)
-    trial_fields = reporting.trial_results(results, None, len(options) * len(seeds))
-    finished = bool(trial_fields["summary"])  # some trial has finished
-    base_b_values = [base_b_accuracy[seed] for seed in seeds]
-    payload = {
-        "script": "transferability", "config": dataclasses.asdict(config),
-        "dataset": dataset.describe(), "device": configure_device(),
-        "environment": reporting.environment(), "seeds": seeds,
-        "task_a": list(TASK_A), "task_b": list(TASK_B), "b_training_images": b_size,
-        "layers": list(LAYERS),
-        "bases": {"A": {"test_accuracy_on_A": base_a_accuracy, "training_images": len(a_train[1]),
-                        "seed": models.derive_seed(config.seed, "baseA")},
-                  "B": {"test_accuracy_on_B": base_b_values, "trial_seeds": list(base_b_accuracy),
-                        "summary": stats.summarize(base_b_values),
-                        "training_images": b_size}},
-        **trial_fields, "table": grid, "comparisons": comparisons,
-        "trials_file": log.path, "plots": ["transferability.png"] if finished else [],
-        "timings_s": timings}
-    json_path = os.path.join(config.out, "transferability.json")
-    reporting.write_json(json_path, payload)
-    png_path = os.path.join(config.out, "transferability.png")
-    size = f"{b_size:,} B training images" + (" (whole half)" if not config.target_size
-                                             else " per trial")
-    if finished:
-        plot_transferability(png_path, results, base_b_values,
-                             f"Layer transferability, MNIST even → odd digits ({dataset.name}): "
-                             f"{size}, {config.trials} trial{'s' if config.trials > 1 else ''}")
-
-    base_b_summary = payload["bases"]["B"]["summary"]
-    print(f"\nsummary: test accuracy on B (digits 1,3,5,7,9), mean ± std over trials, in %; "
-          f"{size}\n" + grid_text(grid)
-          + f"\nbaseB (B alone, same data): {mean_and_spread(base_b_summary)}; baseA on A's "
-          f"test images: {100 * base_a_accuracy:.1f}\nA's layers frozen against B's own, "
-          "frozen:\n" + reporting.comparison_lines(comparisons))
-    if dataset.warning:
-        print(f"*** {dataset.name}: not MNIST; pass --data mnist.npz for the real study.")
-    print(f"wall time {timings['total']:.0f} s; wrote {json_path}"
-          + (f" and {png_path}" if finished else ""))
-    if interrupted:
-        raise KeyboardInterrupt
-    return payload
+    grid = summary_grid(run.finished())
+    size = f"{b_size:,} B training images" + (" per trial" if config.target_size
+                                             else " (whole half)")
+    title = (f"Layer transferability, MNIST even → odd digits ({dataset.name}): {size}, "
+             f"{config.trials} trial{'s' if config.trials > 1 else ''}")
+    return run.finish(f"test accuracy on B (digits 1,3,5,7,9); {size}", {},
+                      notes=summary_notes(grid, bases, bool(dataset.warning)),
+                      compare=FROZEN_PAIRS, plot=functools.partial(
+                          plot_transferability, title=title,
+                          base_b=bases["B"]["test_accuracy_on_B"]),
+                      extra={"task_a": list(TASK_A), "task_b": list(TASK_B),
+                             "b_training_images": b_size, "layers": list(LAYERS),
+                             "bases": bases, "table": grid})
 
 
 if __name__ == "__main__":

@@ -37,8 +37,10 @@ import numpy as np
 import common  # noqa: F401  (quiets TensorFlow's start-up messages before keras loads)
 import keras
 from keras import layers
-from common import checkpoints, cli, data, models, reporting, transfer, trials, vgg
+from common import checkpoints, cli, data, reporting, transfer, trials, vgg
 from common.device import configure_device
+from common.settings import FitSettings
+import tl_mnist  # the lecture's CNN (tl_mnist.lecture_cnn)
 
 QUICK_IMAGES = 2_000  # images of digits 0,2,4,6,8 the --quick stand-in model trains on
 ACTIVITY_IMAGES = 100  # test images the mean share of active units is taken over
@@ -101,10 +103,11 @@ def stand_in_model(config: Config) -> tuple[keras.Model, dict]:
     train, test = [data.select_classes(x, y, data.EVEN_DIGITS) for x, y in
                    ((dataset.x_train, dataset.y_train), (dataset.x_test, dataset.y_test))]
     train = data.subsample(*train, QUICK_IMAGES, config.seed)
-    model = models.lecture_cnn(len(data.EVEN_DIGITS), seed=config.seed)
+    model = tl_mnist.lecture_cnn(len(data.EVEN_DIGITS), seed=config.seed)
     accuracy = trials.train_and_test([model], [(data.to_unit_float(train[0]), train[1])],
                                      (data.to_unit_float(test[0]), test[1]), [config.seed],
-                                     epochs=1, batch_size=32, label="stand-in model")[0]
+                                     FitSettings(epochs=1, batch_size=32),
+                                     label="stand-in model")[0]["accuracy"]
     print(f"  stand-in model: {100 * accuracy:.1f}% on the test images of digits 0,2,4,6,8")
     return model, {"source": "stand-in trained now (--quick)", "dataset": dataset.name,
                    "images": len(train[1]), "epochs": 1, "test_accuracy": accuracy}
@@ -119,7 +122,7 @@ def load_model(config: Config) -> tuple[keras.Model, dict]:
             print("--quick: VGG16's ImageNet weights are not in Keras's cache; using RANDOM "
                   "weights (--weights none) instead of downloading 58 MB")
             weights = "none"
-        return vgg.vgg16_base(weights, seed=config.seed), {
+        return vgg.pretrained_base("vgg16", weights, seed=config.seed), {
             "source": "keras.applications.VGG16", "weights": vgg.weights_label(weights)}
     if config.weights != "imagenet":
         raise cli.UserInputError(f"--weights {config.weights}: only for --model vgg16 (a saved "
@@ -396,7 +399,7 @@ def main(config: Config) -> dict:
     label_name = data.CIFAR10_CLASSES[label] if dataset.name == "cifar10" else f"digit {label}"
     others = [k for k in range(min(ACTIVITY_IMAGES + 1, len(images))) if k != config.image_index]
     chosen = images[[config.image_index, *others[:ACTIVITY_IMAGES - 1]]]
-    inputs = vgg.vgg16_preprocess(chosen) if uses_vgg_input(model) else data.to_unit_float(chosen)
+    inputs = vgg.preprocess(chosen, "vgg16") if uses_vgg_input(model) else data.to_unit_float(chosen)
     print(f"image: test image {config.image_index} of {dataset.name} ({label_name}), "
           f"{images.shape[1:]}; mean activity over {len(chosen)} test images")
 

@@ -7,7 +7,7 @@ Runs, one after the other on the same data:
   2. toolkit: `tl_mnist.main` with the same settings (pretraining included: --retrain).
 and prints both wall times, the ratio, and both accuracy distributions.
 
-    python bench/bench_tl_mnist.py --data ../shared/datasets/mnist.npz
+    python bench/bench_tl_mnist.py --data mnist.npz
     python bench/bench_tl_mnist.py --data mnist.npz --trials 3 --epochs 10   # shorter
 
 Writes bench/results/bench_tl_mnist.json.

@@ -5,7 +5,7 @@ in `fit`, so VGG16 runs forward on every training image every epoch, and for CIF
 on the whole test set as validation data every epoch too. The toolkit computes VGG16's
 features once and trains the heads on them. Same data, same epochs, one after the other.
 
-    python bench/bench_vgg.py --script cifar --data cifar10.npz --trials 1
+    python bench/bench_vgg.py --script cifar --data cifar10.npz --trials 1 --epochs 20
     python bench/bench_vgg.py --script mnist --data mnist.npz --trials 1 --variants plain
 
 VGG16 runs with random weights (`--weights none`): ImageNet's cannot be downloaded
@@ -46,7 +46,7 @@ def plain_model(base: keras.Model, variant: str, num_classes: int) -> keras.Sequ
 def run_plain(args: argparse.Namespace) -> dict:
     """Every (variant, trial) as a whole model in fit; returns accuracies and time."""
     keras.utils.set_random_seed(0)
-    base = vgg.vgg16_base("none")
+    base = vgg.pretrained_base("vgg16", "none")
     if args.script == "cifar":
         dataset = data.load_cifar10(args.data)
         x_pool, y_pool = dataset.x_train, dataset.y_train
@@ -62,7 +62,7 @@ def run_plain(args: argparse.Namespace) -> dict:
     else:
         test_x, test_y = data.select_classes(test_x, test_y, data.ODD_DIGITS)
         test_x = data.pad_and_repeat(test_x)
-    test_x = vgg.vgg16_preprocess(test_x)
+    test_x = vgg.preprocess(test_x, "vgg16")
     start = time.perf_counter()
     results: dict[str, list[float]] = {variant: [] for variant in variants}
     for variant in variants:
@@ -71,8 +71,9 @@ def run_plain(args: argparse.Namespace) -> dict:
             chosen = data.stratified_sample(y_pool, per_class, np.random.default_rng(seed))
             model = plain_model(base, variant, classes)
             validation = (test_x, test_y) if args.script == "cifar" else None
-            model.fit(vgg.vgg16_preprocess(x_pool[chosen]), y_pool[chosen], epochs=args.epochs,
-                      batch_size=args.batch_size, validation_data=validation, verbose=0)
+            model.fit(vgg.preprocess(x_pool[chosen], "vgg16"), y_pool[chosen],
+                      epochs=args.epochs, batch_size=args.batch_size,
+                      validation_data=validation, verbose=0)
             results[variant].append(model.evaluate(test_x, test_y, verbose=0)[1])
             print(f"plain: {variant} seed {seed}: {100 * results[variant][-1]:.1f}%, "
                   f"{time.perf_counter() - start:.0f} s", flush=True)

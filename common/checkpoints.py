@@ -53,6 +53,7 @@ def save_model(model: keras.Model, path: str, record: dict) -> None:
             os.remove(temporary)
         raise
     atomic_write_text(record_path(path), json.dumps(record, indent=2) + "\n")
+    print(f"  saved {path}")
 
 
 def load_model(path: str, flag: str = "--base",
@@ -100,3 +101,16 @@ def load_if_matching(path: str, record: dict) -> keras.Model | None:
     if saved.get("config") != record.get("config") or not os.path.isfile(path):
         return None
     return load_model(path, "saved model")
+
+
+def reusable_model(path: str, record: dict, given: bool, retrain: bool,
+                   input_shape: tuple[int, ...] | None = None) -> keras.Model | None:
+    """A pretrained model that saves training, or None: the file the user named (`given`,
+    --base, which must take `input_shape`), else the saved model at `path` if it was
+    trained with `record`'s settings (never with `retrain`)."""
+    if given:
+        return load_model(path, "--base", input_shape)
+    model = None if retrain else load_if_matching(path, record)
+    if model is not None:
+        print(f"  reusing {path} (trained with the same settings; --retrain to redo it)")
+    return model

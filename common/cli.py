@@ -8,12 +8,16 @@ applies the `--quick` preset under the flags the user gave, and checks the value
 
 import argparse
 import dataclasses
+import functools
+import math
 import signal
 import sys
 import threading
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
+
+from common.settings import FineTune, FitSettings, parse_fine_tune
 
 Config = TypeVar("Config")
 
@@ -86,12 +90,29 @@ def build_parser(config_type: type, description: str) -> argparse.ArgumentParser
 
 
 def check_config(config: Any) -> None:
-    """Raises UserInputError naming the flag whose value is below its minimum."""
+    """Raises UserInputError naming the flag whose value is below its minimum, or a
+    flag that needs another one."""
     for field in dataclasses.fields(config):
         minimum = field.metadata.get("minimum")
         value = getattr(config, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserInputError(f"{_flag(field.name)} {value}: must be a finite number")
         if minimum is not None and value is not None and value < minimum:
             raise UserInputError(f"{_flag(field.name)} {value}: must be at least {minimum}")
+    heads = {name.strip() for field in ("heads", "variants", "head")
+             for name in str(getattr(config, field, "")).split(",")}
+    classic = sorted(heads & {"logreg", "linear_svm"})  # common.classic.CLASSIC_HEADS
+    if classic and getattr(config, "augment", False):
+        raise UserInputError(f"--augment with the {', '.join(classic)} head: a classic "
+                             "classifier learns from the frozen layers' features of the real "
+                             "images, which augmentation would change every epoch; drop one")
+    if classic and not heads - {"", *classic} and getattr(config, "fine_tune", "0") != "0":
+        raise UserInputError(f"--fine-tune {config.fine_tune} with only the {', '.join(classic)} "
+                             "head: a classic classifier has no second stage; add a dense "
+                             "head, or drop --fine-tune")
+    if getattr(config, "noise", 0) and not getattr(config, "augment", False):
+        raise UserInputError(f"--noise {config.noise}: noise is one of the augmentations; "
+                             "add --augment")
 
 
 def parse_config(config_type: type[Config], argv: Sequence[str] | None, description: str,
@@ -123,8 +144,10 @@ def parse_config(config_type: type[Config], argv: Sequence[str] | None, descript
 
 
 @dataclasses.dataclass(frozen=True)
-class RunOptions:
-    """Flags every script shares: how a run is carried out, never what it computes."""
+class RunFlags:
+    """Flags every script shares: how a run is carried out, never what it computes.
+
+    (Flags, not options: an experiment's *options* are the arms it compares.)"""
 
     resume: bool = option(False, "continue the run whose finished trials are in "
                           "<out>/<script>.trials.jsonl (same config; more --trials adds trials)",
@@ -134,11 +157,15 @@ class RunOptions:
     shard: str = option("", "K/N: train only every N-th trial, starting with trial K-1 (trials "
                         "count from 0), and append them to the trials file (to spread one "
                         "run over machines; --jobs uses it)", group="running")
+    plain: bool = option(False, "train the trials one after the other through the script's "
+                         "plain Keras code (compile, fit, evaluate): slow, the reference "
+                         "that the fast default engine is tested against", group="running")
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainingOptions:
-    """The options the lecture lists as not explored; the defaults are the lecture's."""
+class TrainingFlags:
+    """The training settings the lecture lists as not explored (its "options", set by
+    flags here); the defaults are the lecture's."""
 
     optimizer: str = option("adam", "optimizer of the training on the target task",
                             group="options beyond the lecture",
@@ -158,6 +185,27 @@ class TrainingOptions:
     augment: bool = option(False, "random translation, rotation and zoom of the training "
                            "images (flips too for photographs), in training only",
                            group="options beyond the lecture")
+    noise: float = option(0.0, "with --augment, also add Gaussian noise of this standard "
+                          "deviation to every training pixel (on the 0..1 scale of a pixel)",
+                          group="options beyond the lecture", minimum=0)
+
+    def fit_settings(self, epochs: int, batch_size: int) -> FitSettings:
+        """The first stage's training: --optimizer and --lr with the script's epochs."""
+        return FitSettings(epochs, batch_size, self.optimizer, self.lr)
+
+    @functools.cached_property
+    def fine_tuning(self) -> FineTune | None:
+        """--fine-tune, parsed once (the first time it is asked for): None when there is
+        no second stage. It trains with the script's --batch-size, at --fine-tune-lr, by
+        default a tenth of the first stage's learning rate."""
+        count, prefix = parse_fine_tune(self.fine_tune)
+        if count is None and prefix is None:
+            return None
+        first = self.fit_settings(self.fine_tune_epochs, self.batch_size)
+        rate = self.fine_tune_lr if self.fine_tune_lr is not None else first.rate / 10
+        return FineTune(count, prefix, FitSettings(self.fine_tune_epochs, self.batch_size,
+                                                   self.optimizer, rate))
+
 
 
 def config_argv(config: Any, **overrides: Any) -> list[str]:
@@ -172,14 +220,16 @@ def config_argv(config: Any, **overrides: Any) -> list[str]:
     return argv
 
 
-def choose_names(spec: str, known: Iterable[str], flag: str) -> list[str]:
-    """A comma-separated list of names ("all": every known one), in the known order, each once.
+def choose_names(spec: str, known: Iterable[str], flag: str,
+                 every: Iterable[str] | None = None) -> list[str]:
+    """A comma-separated list of names ("all": every one of `every`, by default every
+    known one), in the known order, each once.
 
     Raises:
         UserInputError: an unknown name, or an empty list.
     """
     known = list(known)
-    names = known if spec == "all" else [name.strip() for name in spec.split(",")]
+    names = list(every or known) if spec == "all" else [name.strip() for name in spec.split(",")]
     unknown = [name for name in names if name not in known]
     if unknown or not names:
         raise UserInputError(f"{flag} {spec}: unknown {', '.join(unknown) or 'or empty name'}; "
@@ -193,8 +243,8 @@ def _request_stop(signum: int, frame: Any) -> None:
     if STOP_REQUESTED.is_set():
         raise KeyboardInterrupt
     STOP_REQUESTED.set()
-    print("\nCtrl-C: stopping at the end of this epoch, keeping every finished trial "
-          "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+    print("\nCtrl-C: stopping at the end of this epoch (with --plain: of this trial), keeping "
+          "every finished trial (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
 
 
 def run_script(main: Callable[[Config], Any], config: Config, prog: str,

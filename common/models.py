@@ -33,14 +33,46 @@ def dropout(rate: float, seed: int, name: str) -> layers.Dropout:
     return layers.Dropout(rate, seed=derive_seed(seed, name), name=name)
 
 
-def augmentation(seed: int, flips: bool = False, name: str = "augment") -> keras.Sequential:
+@keras.saving.register_keras_serializable(package="common")
+class InputNoise(layers.GaussianNoise):
+    """`keras.layers.GaussianNoise` (zero-mean, training only) for inputs of any scale.
+
+    Keras accepts a standard deviation of at most 1, too little to matter for a VGG
+    base's preprocessed pixels (0..255 scale); this takes any. Registered, so a saved
+    model that holds it loads again.
+    """
+
+    def __init__(self, stddev: float, seed: int | None = None, **kwargs):
+        super().__init__(min(stddev, 1.0), seed, **kwargs)
+        self.stddev = stddev  # what Keras's `call` and `get_config` use
+
+
+def augmentation(seed: int, flips: bool = False, name: str = "augment",
+                 noise: float = 0.0) -> keras.Sequential:
     """Random translation (10%), rotation (±18°) and zoom (±10%), active only in training.
 
     Keras's preprocessing layers pass images through unchanged at inference
     (`training=False`), so test accuracy is measured on the real images. No flips for
     digits (a flipped 7 is no 7); `flips=True` adds horizontal flips for photographs.
-    Each layer has its own seed stream of trial `seed`.
+    `noise > 0` adds Gaussian noise of that standard deviation to every pixel after the
+    geometric changes (`InputNoise`, a `keras.layers.GaussianNoise`), also only in
+    training. Each layer has its own seed stream of trial `seed`.
+
+    Args:
+        seed: the trial's seed.
+        flips: add random horizontal flips.
+        name: the Sequential's name (and part of each layer's seed).
+        noise: the noise's standard deviation, in the units of the model's input: 0.1
+            is a tenth of the range of the digits networks' [0, 1] pixels, but almost
+            nothing for a VGG base's preprocessed pixels (0..255 scale), where a tenth
+            of the range is about 25. 0 (the default) adds no noise layer.
+
+    Raises:
+        ValueError: a negative noise.
     """
+    if not noise >= 0:  # (also catches NaN)
+        raise ValueError(f"noise={noise!r}: the noise's standard deviation must be 0 (none) "
+                         "or positive")
     pieces = [layers.RandomTranslation(0.1, 0.1, fill_mode="constant",
                                        seed=derive_seed(seed, name, "translate")),
               layers.RandomRotation(0.05, fill_mode="constant",
@@ -48,58 +80,23 @@ def augmentation(seed: int, flips: bool = False, name: str = "augment") -> keras
               layers.RandomZoom(0.1, fill_mode="constant", seed=derive_seed(seed, name, "zoom"))]
     if flips:
         pieces.append(layers.RandomFlip("horizontal", seed=derive_seed(seed, name, "flip")))
+    if noise > 0:
+        # Last, so that the noise stays independent per pixel instead of being
+        # smeared by the interpolation of a rotation or zoom.
+        pieces.append(InputNoise(noise, seed=derive_seed(seed, name, "noise")))
     return keras.Sequential(pieces, name=name)
-
-
-def lecture_cnn(num_classes: int = 5, seed: int = 0, input_shape: tuple = (28, 28, 1),
-                activation: str = "relu", augment: bool = False) -> keras.Sequential:
-    """The lecture's MNIST network: 26,821 parameters for 5 classes.
-
-    Conv2D(32, 3x3) -> MaxPool(2x2) -> Conv2D(64, 3x3) -> MaxPool(2x2) -> Flatten
-    -> Dropout(0.5) -> Dense(num_classes, softmax). Layers are named, so transfer
-    code selects them by name or role, never by position. `augment` puts
-    `augmentation` (no flips) in front.
-    """
-    return keras.Sequential([
-        keras.Input(input_shape),
-        *([augmentation(seed)] if augment else []),
-        layers.Conv2D(32, 3, activation=activation, **seeded(seed, "conv1")),
-        layers.MaxPooling2D(2, name="pool1"),
-        layers.Conv2D(64, 3, activation=activation, **seeded(seed, "conv2")),
-        layers.MaxPooling2D(2, name="pool2"),
-        layers.Flatten(name="flatten"),
-        dropout(0.5, seed, "dropout"),
-        softmax_output(num_classes, seed),
-    ], name=f"lecture_cnn_seed{seed}")
 
 
 def four_convolutions(seed: int, activation: str) -> list[layers.Layer]:
     """Conv2D(32) -> Conv2D(32) -> MaxPool -> Conv2D(64) -> Conv2D(64) -> MaxPool, 3x3
-    kernels, named conv1..conv4, pool1, pool2: the body of `cifar_cnn` and `deep_cnn`."""
+    kernels, named conv1..conv4, pool1, pool2: the body of `deep_cnn` (the convolutions
+    of the lecture's CIFAR-10 network, `cifar_vgg.cifar_cnn`)."""
     return [layers.Conv2D(32, 3, activation=activation, **seeded(seed, "conv1")),
             layers.Conv2D(32, 3, activation=activation, **seeded(seed, "conv2")),
             layers.MaxPooling2D(2, name="pool1"),
             layers.Conv2D(64, 3, activation=activation, **seeded(seed, "conv3")),
             layers.Conv2D(64, 3, activation=activation, **seeded(seed, "conv4")),
             layers.MaxPooling2D(2, name="pool2")]
-
-
-def cifar_cnn(num_classes: int = 10, seed: int = 0, activation: str = "tanh",
-              input_shape: tuple = (32, 32, 3), augment: bool = False) -> keras.Sequential:
-    """The lecture's CIFAR-10 network trained from scratch (no transfer).
-
-    Conv2D(32) -> Conv2D(32) -> MaxPool -> Conv2D(64) -> Conv2D(64) -> MaxPool
-    -> Flatten -> Dropout(0.5) -> Dense(num_classes, softmax); all kernels 3x3.
-    `augment` puts `augmentation` (with flips: photographs) in front.
-    """
-    return keras.Sequential([
-        keras.Input(input_shape),
-        *([augmentation(seed, flips=True)] if augment else []),
-        *four_convolutions(seed, activation),
-        layers.Flatten(name="flatten"),
-        dropout(0.5, seed, "dropout"),
-        softmax_output(num_classes, seed),
-    ], name=f"cifar_cnn_{activation}_seed{seed}")
 
 
 def deep_cnn(num_classes: int = 5, seed: int = 0, input_shape: tuple = (28, 28, 1),

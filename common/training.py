@@ -25,19 +25,7 @@ from keras import layers
 from common import stacked
 from common.cli import STOP_REQUESTED
 from common.models import derive_seed
-
-
-OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
-              "sgd": keras.optimizers.SGD}
-
-
-def learning_rates(optimizer: str, learning_rate: float | None,
-                   fine_tune_rate: float | None) -> tuple[float, float]:
-    """(rate of the first stage, rate of the fine-tuning stage): given, or the optimizer's
-    default and a tenth of the first stage's."""
-    first = learning_rate if learning_rate is not None else float(
-        OPTIMIZERS[optimizer]().learning_rate)
-    return first, fine_tune_rate if fine_tune_rate is not None else first / 10
+from common.settings import FitSettings
 
 
 class TableLookup(layers.Layer):
@@ -79,6 +67,28 @@ def epoch_orders(count: int, batch_size: int, epochs: int,
     return indices.ravel(), weights.ravel()
 
 
+def in_seeded_order(train: tuple[np.ndarray, np.ndarray], fit: FitSettings,
+                    seed: int) -> dict:
+    """`model.fit`'s data arguments for `fit.epochs` epochs of `train`, each epoch in its
+    own shuffled order drawn from the trial's `seed`.
+
+    Plain `fit(x, y, batch_size, epochs)` shuffles with Keras's own random generator;
+    here every epoch's order is laid out in advance, exactly as `fit_side_by_side` lays
+    it out, so that the plain code and the fast engine train on the same batches and
+    can be checked against each other trial by trial. `steps_per_epoch` makes `fit` go
+    on through the arrays epoch after epoch; the short last batch of an epoch is padded
+    with entries of sample weight 0 (see `epoch_orders`).
+
+    Example:
+        model.fit(**in_seeded_order((x, y), fit, seed), epochs=fit.epochs)
+    """
+    x, y = train
+    indices, weights = epoch_orders(len(y), fit.batch_size, fit.epochs, seed)
+    return {"x": x[indices], "y": np.asarray(y)[indices], "sample_weight": weights,
+            "batch_size": fit.batch_size, "steps_per_epoch": -(-len(y) // fit.batch_size),
+            "shuffle": False}
+
+
 class EpochProgress(keras.callbacks.Callback):
     """One status line per phase, updated each epoch: epoch, mean loss per trial, time."""
 
@@ -105,15 +115,14 @@ class EpochProgress(keras.callbacks.Callback):
             print(line, flush=True)
 
 
-def compile_for_training(model: keras.Model, losses: list, optimizer: str,
-                         learning_rate: float | None, steps_per_execution: int) -> None:
+def compile_for_training(model: keras.Model, losses: list, fit: FitSettings,
+                         steps_per_execution: int) -> None:
     """Compiles with a fresh optimizer and one loss per output.
 
     XLA is left off: measured on a 2-core CPU it made these small convolutions about
     4 times slower. On JAX, Keras compiles the step anyway.
     """
-    options = {} if learning_rate is None else {"learning_rate": learning_rate}
-    model.compile(optimizer=OPTIMIZERS[optimizer](**options), loss=losses,
+    model.compile(optimizer=fit.make_optimizer(), loss=losses,
                   steps_per_execution=steps_per_execution,
                   jit_compile=False if keras.backend.backend() == "tensorflow" else "auto")
 
@@ -174,24 +183,25 @@ def side_by_side_part(group: list[int], models: Sequence[keras.Model], table: Ta
 
 
 def fit_side_by_side(models: Sequence[keras.Model], inputs: Sequence[np.ndarray],
-                     labels: Sequence[np.ndarray], seeds: Sequence[int], epochs: int,
-                     batch_size: int, optimizer: str = "adam",
-                     learning_rate: float | None = None, label: str = "training",
+                     labels: Sequence[np.ndarray], seeds: Sequence[int], fit: FitSettings,
+                     label: str = "training",
                      on_epoch: Callable[[int], None] | None = None) -> None:
     """Trains each model on its own data, all in one Keras model, in place.
+
+    Trial k learns what `models[k].fit(**in_seeded_order((inputs[k], labels[k]), fit,
+    seeds[k]), epochs=fit.epochs)` teaches it, after a `compile` with
+    `fit.make_optimizer()` and sparse categorical cross-entropy.
 
     Args:
         models: one built model per trial, each ending in a softmax.
         inputs: each trial's training inputs (all the same length and shape).
         labels: each trial's integer labels.
         seeds: each trial's seed (its data order; its layers were seeded when built).
-        epochs: passes over each trial's data.
-        batch_size: examples per step in each trial.
-        optimizer: a Keras optimizer name ("adam", "rmsprop", "sgd").
-        learning_rate: None for the optimizer's default.
+        fit: epochs, batch size (per trial), optimizer and learning rate.
         label: name of the phase in the progress line.
         on_epoch: called with the epoch number after each epoch (e.g. to validate).
     """
+    epochs, batch_size = fit.epochs, fit.batch_size
     count = len(labels[0])
     assert all(len(y) == count for y in labels), "every trial needs the same number of examples"
     table = TableLookup(np.concatenate(inputs), name="training_data")
@@ -217,8 +227,7 @@ def fit_side_by_side(models: Sequence[keras.Model], inputs: Sequence[np.ndarray]
             write_back()
             on_epoch(epoch)
 
-    compile_for_training(network, [part.loss for part in parts], optimizer, learning_rate,
-                         steps_per_epoch)
+    compile_for_training(network, [part.loss for part in parts], fit, steps_per_epoch)
     progress = EpochProgress(label, epochs, len(models), epoch_done)
     # The index arrays hold every epoch in order, so Keras must not shuffle them, and
     # `steps_per_epoch` makes it carry on through them epoch after epoch.

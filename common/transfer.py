@@ -1,7 +1,8 @@
 """Transfer learning as named parts: a pretrained *body* and a new *head*.
 
-- `transfer_model` copies a pretrained model's hidden layers into fresh layers (the
-  pretrained model is never touched), freezes them, and adds a new output layer.
+- `hidden_layers`, `copy_layer`: a pretrained model's hidden layers, and fresh copies
+  of them (the scripts' transfer models, e.g. `tl_mnist.transfer_model`, are built from
+  copies, so the pretrained model is never touched).
 - `freeze` / `unfreeze` flip trainable flags; BatchNormalization stays in inference
   mode when a base is unfrozen for fine-tuning. `unfreeze_top` opens the last layers
   of a pretrained part for a second, fine-tuning stage.
@@ -16,7 +17,8 @@ import keras
 from keras import layers
 
 from common.cli import UserInputError
-from common.models import augmentation, derive_seed, softmax_output
+from common.models import derive_seed
+from common.settings import FineTune
 
 Layer = keras.layers.Layer
 
@@ -59,8 +61,9 @@ def hidden_layers(model: keras.Model) -> list[Layer]:
 def copy_layer(layer: Layer, seed: int) -> Layer:
     """A new layer with `layer`'s configuration; random layers get a seed of trial `seed`.
 
-    The copy has no weights until it is built; `transfer_model` builds it and copies
-    the weights in. Copying instead of reusing keeps the pretrained model untouched
+    The copy has no weights until it is built (e.g. in a Sequential); then copy the
+    weights in (`copy.set_weights(layer.get_weights())`, as `tl_mnist.transfer_model`
+    does). Copying instead of reusing keeps the pretrained model untouched
     when the copy is trained or frozen.
     """
     if isinstance(layer, keras.Model):
@@ -113,48 +116,53 @@ def weighted_layers(part: Layer | Sequence[Layer]) -> list[Layer]:
     return found
 
 
-def fine_tune_layers(part: Layer | Sequence[Layer], spec: str) -> list[Layer]:
-    """The layers of a pretrained part that `--fine-tune spec` opens.
+def fine_tune_layers(part: Layer | Sequence[Layer], stage: FineTune) -> list[Layer]:
+    """The layers of a pretrained part that `--fine-tune` opens.
 
     Args:
         part: the pretrained layers (a base model, or a list of copied layers).
-        spec: "N", the last N layers with weights; or a name prefix such as "block5"
-            (VGG16's last block) or "conv5" (ResNet50's).
+        stage: `stage.count`, the last N layers with weights; or `stage.prefix`, the
+            layers whose name starts with it, such as "block5" (VGG16's last block).
 
     Raises:
         UserInputError: N is larger than the layers there are, or no layer has the name.
     """
     candidates = weighted_layers(part)
-    if spec.isdigit():
-        count = int(spec)
-        if not 1 <= count <= len(candidates):
-            raise UserInputError(f"--fine-tune {spec}: the pretrained part has "
+    if stage.count:
+        if stage.count > len(candidates):
+            raise UserInputError(f"--fine-tune {stage.count}: the pretrained part has "
                                  f"{len(candidates)} layers with weights "
-                                 f"({', '.join(layer.name for layer in candidates[-4:])}, ...)"
-                                 if count else "--fine-tune 0 means no fine-tuning")
-        return candidates[len(candidates) - count:]
-    chosen = [layer for layer in candidates if layer.name.startswith(spec)]
+                                 f"({', '.join(layer.name for layer in candidates[-4:])}, ...)")
+        return candidates[len(candidates) - stage.count:]
+    chosen = [layer for layer in candidates if layer.name.startswith(stage.prefix)]
     if not chosen:
         prefixes = sorted({layer.name.split("_")[0] for layer in candidates})
-        raise UserInputError(f"--fine-tune {spec}: no layer of the pretrained part is named "
-                             f"{spec}...; give a number of layers or a prefix such as "
-                             f"{', '.join(prefixes[-3:])}")
+        raise UserInputError(f"--fine-tune {stage.prefix}: no layer of the pretrained part is "
+                             f"named {stage.prefix}...; give a number of layers or a prefix "
+                             f"such as {', '.join(prefixes[-3:])}")
     return chosen
 
 
-def unfreeze_top(part: Layer | Sequence[Layer], spec: str) -> list[Layer]:
-    """Opens the layers `fine_tune_layers(part, spec)` for training; the rest stays frozen.
+def check_fine_tune(part: Layer | Sequence[Layer], stage: FineTune | None) -> None:
+    """Raises now, before any training, if `stage` (--fine-tune) names layers that `part`
+    (the pretrained layers) does not have (see `fine_tune_layers`)."""
+    if stage is not None:
+        fine_tune_layers(part, stage)
+
+
+def unfreeze_top(part: Layer | Sequence[Layer], stage: FineTune) -> list[Layer]:
+    """Opens the layers `fine_tune_layers(part, stage)` for training; the rest stays frozen.
 
     BatchNormalization layers stay frozen, so they keep running in inference mode on
     the source task's statistics. Recompile (or rebuild the training model) afterwards.
 
     Example:
-        unfreeze_top(vgg16_copy, "block5")   # VGG16's last three convolutions train
+        unfreeze_top(vgg16_copy, FineTune(None, "block5", fit))  # VGG16's last 3 convs
 
     Returns:
         The layers now trainable.
     """
-    chosen = fine_tune_layers(part, spec)
+    chosen = fine_tune_layers(part, stage)
     containers = [part] if isinstance(part, Layer) else list(part)
     # A frozen model hides its layers' weights from training, whatever their own flags:
     # open the containers, then close everything but the chosen layers again.
@@ -164,38 +172,23 @@ def unfreeze_top(part: Layer | Sequence[Layer], spec: str) -> list[Layer]:
     return chosen
 
 
-def transfer_model(base: keras.Model, num_classes: int, seed: int,
-                   name: str | None = None, augment: bool = False) -> keras.Sequential:
-    """The lecture's transfer model: `base`'s hidden layers, copied and frozen, plus a
-    new Dense(num_classes) softmax output layer.
+def frozen_part(model: keras.Model) -> list[Layer]:
+    """The model's frozen layers with weights: in a transfer model, what was pretrained
+    (the copied hidden layers of the lecture's CNN, or the whole VGG16 base)."""
+    return [layer for layer in model_layers(model) if layer.weights and not layer.trainable]
 
-    Args:
-        base: the pretrained model (left unchanged).
-        num_classes: classes of the new task.
-        seed: the trial's seed (new output layer's initializer, copied Dropout).
-        name: the new model's name (default: transfer_seed<seed>).
-        augment: put `models.augmentation` in front (active in training only).
 
-    Returns:
-        A compiled-ready Sequential model; for the lecture's CNN it has 18,816
-        non-trainable and 8,005 trainable parameters.
+def fine_tuning_copy(model: keras.Model, stage: FineTune) -> keras.Model:
+    """A copy of a trained transfer model (same weights, its own layers) with the top of
+    its pretrained part opened (`unfreeze_top`): the model of the fine-tuning stage.
+
+    The copy keeps the trained model as it was, and gives each trial its own pretrained
+    layers to train even when the trials' models share one frozen base.
     """
-    originals = hidden_layers(base)
-    copies = [copy_layer(layer, seed) for layer in originals]
-    front = [augmentation(seed)] if augment else []
-    model = keras.Sequential([keras.Input(base.inputs[0].shape[1:]), *front, *copies,
-                              softmax_output(num_classes, seed)],
-                             name=name or f"transfer_seed{seed}")
-    for copy, original in zip(copies, originals):
-        copy.set_weights(original.get_weights())
-    freeze(copies)
-    return model
-
-
-def pretrained_part(model: keras.Model, base: keras.Model) -> list[Layer]:
-    """The layers of a `transfer_model` that were copied from `base` (by name)."""
-    names = {layer.name for layer in hidden_layers(base)}
-    return [layer for layer in model_layers(model) if layer.name in names]
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    unfreeze_top(frozen_part(copy), stage)
+    return copy
 
 
 def is_random(layer: Layer) -> bool:

@@ -29,7 +29,7 @@ INTERRUPTED = 130  # the exit status of a script stopped by Ctrl-C (see `cli.run
 # Config fields that change how a run is carried out, not its results: a resumed run
 # may differ in these. (--trials too: trials are keyed by seed, so a run of 15 can be
 # resumed with --trials 30 to add 15 more.)
-OPERATIONAL_FIELDS = {field.name for field in dataclasses.fields(cli.RunOptions)} | {
+OPERATIONAL_FIELDS = {field.name for field in dataclasses.fields(cli.RunFlags)} | {
     "out", "feature_cache", "retrain", "models_dir", "quick", "trials"}
 
 Trial = tuple[str, int]  # (option, seed)
@@ -127,7 +127,7 @@ def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> 
 class TrialLog:
     """The finished trials of one run, kept in memory and in the trials file.
 
-    Nothing is written until `start` (called by `run_trials` once every input has been
+    Nothing is written until `start` (called by `Experiment` once every input has been
     checked), so a run that fails on bad input leaves an earlier run's file alone.
 
     Args:
@@ -267,43 +267,6 @@ def run_shards(script: str, argv: Sequence[str], jobs: int, log: TrialLog,
                 lines = [line.strip() for line in output if line.strip()] or ["(no output)"]
             raise UserInputError(f"--jobs: process {job} ended with status {status}; see "
                                  f"{stem}.job{job}.log: {lines[-1]}")
-    return False
-
-
-def run_trials(log: TrialLog, config: Any, script: str, train_here: Callable[[], None],
-               say: Callable[[str], None] = print) -> bool:
-    """Trains this run's trials, here or (`--jobs N`) in N processes of `script`.
-
-    Args:
-        config: the script's config (with the `cli.RunOptions` fields).
-        train_here: trains the trials of this process's shard, recording each in `log`.
-
-    Returns:
-        True when Ctrl-C stopped it; the finished trials are in `log` either way, so
-        the caller can still summarise them (and then raise KeyboardInterrupt).
-
-    Raises:
-        UserInputError: --jobs with --shard.
-    """
-    if config.jobs > 1 and config.shard:
-        raise UserInputError(f"--jobs {config.jobs} with --shard {config.shard}: a shard runs "
-                             "in one process; drop one of the two")
-    log.start()
-    interrupted = False
-    try:
-        if config.jobs > 1:
-            # Pretrained models are saved by now: the processes reuse them, never retrain.
-            argv = cli.config_argv(config, jobs=1, resume=True, retrain=False, shard=None)
-            interrupted = run_shards(script, argv, config.jobs, log, say)
-        else:
-            train_here()
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        log.reload()
-    if interrupted or cli.STOP_REQUESTED.is_set():
-        say("\ninterrupted (Ctrl-C): what follows covers the finished trials only")
-        return True
     return False
 
 

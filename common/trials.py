@@ -1,108 +1,41 @@
-"""Trials: each trial's small training set, and training options over all trials.
+"""The fast engine: many trials of an option trained at once, with the same results.
 
 Trial k has seed `base_seed + k`; that seed draws its small set, initialises its new
-layers, seeds its Dropout and orders its data. All trials of an option train side by
-side (see `common.training`), and transfer heads train on features of the frozen
-body computed once.
+layers, seeds its Dropout and orders its data. The scripts' plain `one_trial`
+(`compile`, `fit`, `evaluate`, one model at a time) is the reference; `train_and_test`
+gives every trial the accuracy `one_trial` gives it, faster:
+
+- all trials train side by side in one Keras model (`common.training`), alike ones
+  stacked into one network (`common.stacked`);
+- a frozen, deterministic front of the models (a pretrained body: VGG16, the copied
+  layers of the lecture's CNN) computes its output once per image, and only the heads
+  train, on those features (`split_body_head`).
+
+`tests/test_plain_equals_engine.py` proves the equality for each script.
 """
 
+import hashlib
+import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import keras
 
-from common.data import stratified_sample
-from common.transfer import model_layers, split_body_head, unfreeze_top
-from common.training import (accuracies, fit_side_by_side, predict_in_batches, predict_joint,
+from common.classic import CLASSIC_HEADS, classic_head_accuracies
+from common.cli import STOP_REQUESTED, UserInputError
+from common.settings import FineTune, FitSettings
+from common.training import (fit_side_by_side, predict_in_batches, predict_joint,
                              side_by_side_model)
+from common.transfer import fine_tuning_copy, is_random, model_layers, split_body_head
+
+Examples = tuple[np.ndarray, np.ndarray]  # (images or features, labels)
 
 
 def trial_seeds(base_seed: int, trials: int) -> list[int]:
     """Seeds of trials 0..trials-1: base_seed + k."""
     return [base_seed + k for k in range(trials)]
-
-
-def draw_small_sets(labels: np.ndarray, per_class: int, seeds: Sequence[int],
-                    class_names: Sequence[str] | None = None,
-                    flag: str = "--small-size") -> list[np.ndarray]:
-    """Each trial's stratified sample of `per_class` images per class (indices)."""
-    return [stratified_sample(labels, per_class, np.random.default_rng(seed), class_names, flag)
-            for seed in seeds]
-
-
-def train_and_test(models: Sequence[keras.Model], train_sets: Sequence[tuple[np.ndarray, np.ndarray]],
-                   test: tuple[np.ndarray, np.ndarray], seeds: Sequence[int], epochs: int,
-                   batch_size: int, label: str,
-                   test_models: Sequence[keras.Model] | None = None, **fit_options) -> list[float]:
-    """Trains each model on its own set, side by side, and returns test accuracies.
-
-    `test_models` (default: `models`) are what is tested, e.g. the heads of models
-    that start with augmentation and a frozen base, tested on the base's features.
-    """
-    fit_side_by_side(models, [x for x, _ in train_sets], [y for _, y in train_sets], seeds,
-                     epochs, batch_size, label=label, **fit_options)
-    return accuracies(test_models or models, *test)
-
-
-def frozen_features(models: Sequence[keras.Model]) -> tuple[keras.Model, list[keras.Model]]:
-    """The shared frozen body of the trials' models, and each model's trainable head.
-
-    Every trial's body is a copy of the same pretrained layers, so one body computes
-    the features of all trials.
-    """
-    bodies, heads = zip(*(split_body_head(model) for model in models))
-    reference = bodies[0].get_weights()
-    assert all(all(np.array_equal(a, b) for a, b in zip(reference, body.get_weights()))
-               for body in bodies[1:]), "trials must share the same frozen body"
-    return bodies[0], list(heads)
-
-
-def train_heads_on_features(models: Sequence[keras.Model],
-                            train_sets: Sequence[tuple[np.ndarray, np.ndarray]],
-                            test: tuple[np.ndarray, np.ndarray], seeds: Sequence[int],
-                            epochs: int, batch_size: int, label: str,
-                            say: Callable[[str], None] = print, **fit_options) -> list[float]:
-    """`train_and_test` for models with a frozen body, run on cached body features.
-
-    The body's output for an image never changes (frozen, no randomness), so it is
-    computed once for every trial's training images and for the test images, and only
-    the heads train, on those features. The heads keep everything random (Dropout), so
-    the result equals training each whole model; the tests check it. The models'
-    heads are trained in place.
-    """
-    body, heads = frozen_features(models)
-    if not model_layers(body):
-        say("  the models start with a random layer (augmentation): the frozen layers see new "
-            "images every epoch, so no features are cached and the whole models train")
-        return train_and_test(models, train_sets, test, seeds, epochs, batch_size, label,
-                              **fit_options)
-    start = time.perf_counter()
-    counts = [len(x) for x, _ in train_sets]
-    features = predict_in_batches(body, np.concatenate([x for x, _ in train_sets] + [test[0]]))[0]
-    say(f"  features of the frozen body: {features.shape[1:]} for {len(features):,} images, "
-        f"computed once in {time.perf_counter() - start:.1f} s")
-    offsets = np.cumsum([0] + counts)
-    feature_sets = [(features[offsets[k]:offsets[k + 1]], y) for k, (_, y) in enumerate(train_sets)]
-    test_features = (features[offsets[-1]:], test[1])
-    return train_and_test(heads, feature_sets, test_features, seeds, epochs, batch_size, label,
-                          **fit_options)
-
-
-def fine_tune_and_test(models: Sequence[keras.Model], parts: Sequence[Sequence[keras.Layer]],
-                       spec: str, train_sets: Sequence[tuple[np.ndarray, np.ndarray]],
-                       test: tuple[np.ndarray, np.ndarray], seeds: Sequence[int], epochs: int,
-                       batch_size: int, label: str, **fit_options) -> list[float]:
-    """The second stage of transfer: each model's pretrained `part` opened at the top
-    (`transfer.unfreeze_top(part, spec)`), the whole models trained side by side.
-
-    Returns:
-        Each model's test accuracy after fine-tuning.
-    """
-    for part in parts:
-        unfreeze_top(part, spec)
-    return train_and_test(models, train_sets, test, seeds, epochs, batch_size, label,
-                          **fit_options)
 
 
 def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -111,31 +44,167 @@ def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
 
 
-def train_with_history(models: Sequence[keras.Model],
-                       train_sets: Sequence[tuple[np.ndarray, np.ndarray]],
-                       test: tuple[np.ndarray, np.ndarray], seeds: Sequence[int], epochs: int,
-                       batch_size: int, label: str,
-                       test_models: Sequence[keras.Model] | None = None,
-                       **fit_options) -> tuple[list[float], list[dict]]:
-    """`train_and_test`, plus each model's history, as `fit` with the test set as
-    validation data would give it: accuracy and loss on its own training set and on
-    the test set after every epoch. (Training figures are measured at the end of the
-    epoch with Dropout and augmentation off, not averaged over the epoch.)
+def scores(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(accuracy, cross-entropy loss) of predicted class probabilities."""
+    return float(np.mean(probabilities.argmax(-1) == labels)), cross_entropy(probabilities, labels)
+
+
+def train_and_score(models: Sequence[keras.Model], train_sets: Sequence[Examples], test: Examples,
+                    seeds: Sequence[int], fit: FitSettings, validate: bool,
+                    label: str) -> list[dict]:
+    """Trains every model on its own set side by side; scores each on `test`.
+
+    With `validate`, also records each model's history as `fit` with the test set as
+    `validation_data` does: accuracy and loss on the training set and on the test set
+    after every epoch. (The training figures are measured at the end of the epoch with
+    Dropout and augmentation off, where Keras averages them over the epoch's steps.)
     """
     histories = [{"accuracy": [], "loss": [], "val_accuracy": [], "val_loss": []}
                  for _ in models]
-    on_test_set = side_by_side_model(test_models or models, test[0].shape[1:])  # compiled once
+    on_test_set = side_by_side_model(models, test[0].shape[1:])  # built once, used every epoch
 
     def record(epoch: int) -> None:
-        on_test = predict_joint(on_test_set, test[0])
-        for model, (x, y), history, test_probabilities in zip(models, train_sets, histories,
-                                                               on_test):
-            on_train = predict_in_batches(model, x)[0]
-            history["accuracy"].append(float(np.mean(on_train.argmax(-1) == y)))
-            history["loss"].append(cross_entropy(on_train, y))
-            history["val_accuracy"].append(float(np.mean(test_probabilities.argmax(-1) == test[1])))
-            history["val_loss"].append(cross_entropy(test_probabilities, test[1]))
+        for model, (x, y), history, on_test in zip(models, train_sets, histories,
+                                                   predict_joint(on_test_set, test[0])):
+            accuracy, loss = scores(predict_in_batches(model, x)[0], y)
+            history["accuracy"].append(accuracy)
+            history["loss"].append(loss)
+            accuracy, loss = scores(on_test, test[1])
+            history["val_accuracy"].append(accuracy)
+            history["val_loss"].append(loss)
 
-    fit_side_by_side(models, [x for x, _ in train_sets], [y for _, y in train_sets], seeds,
-                     epochs, batch_size, label=label, on_epoch=record, **fit_options)
-    return [history["val_accuracy"][-1] for history in histories], histories
+    fit_side_by_side(models, [x for x, _ in train_sets], [y for _, y in train_sets], seeds, fit,
+                     label=label, on_epoch=record if validate else None)
+    if validate:
+        return [{"accuracy": history["val_accuracy"][-1], "history": history}
+                for history in histories]
+    return [{"accuracy": scores(probabilities, test[1])[0]}
+            for probabilities in predict_joint(on_test_set, test[0])]
+
+
+def shared_body(models: Sequence[keras.Model]) -> tuple[keras.Model, list[keras.Model]]:
+    """The frozen body the trials' models share (`split_body_head`), and their heads.
+
+    Every trial's body holds the same pretrained weights (copies of the same layers,
+    or the same frozen base), so one body computes the features of all trials.
+    """
+    bodies, heads = zip(*(split_body_head(model) for model in models))
+    reference = bodies[0].get_weights()
+    assert all(all(np.array_equal(a, b) for a, b in zip(reference, body.get_weights()))
+               for body in bodies[1:]), "trials must share the same frozen body"
+    return bodies[0], list(heads)
+
+
+def body_features(body: keras.Model, images: np.ndarray, cache_dir: str | None = None,
+                  batch_size: int = 250) -> np.ndarray:
+    """The body's output for `images`, in batches, with a progress line; kept in
+    `cache_dir` (keyed by the body's weights and the images) when one is given."""
+    path = None
+    if cache_dir:
+        key = hashlib.sha1(images.tobytes())
+        for weight in body.get_weights():
+            key.update(weight.tobytes())
+        path = os.path.join(cache_dir, f"{body.name}_{key.hexdigest()[:16]}.npy")
+        if os.path.isfile(path):
+            print(f"  features of the frozen layers: reusing {path}")
+            return np.load(path)
+    start, batches = time.perf_counter(), []
+    interactive = sys.stdout.isatty()  # a line redrawn in place; a log gets one line
+    for first in range(0, len(images), batch_size):
+        if STOP_REQUESTED.is_set():  # Ctrl-C (see common.cli.run_script)
+            raise KeyboardInterrupt
+        batches.append(keras.ops.convert_to_numpy(
+            body(images[first:first + batch_size], training=False)))
+        done = min(first + batch_size, len(images))
+        if interactive or done == len(images):
+            print(f"\r  features of the frozen layers: {done:,}/{len(images):,} images, "
+                  f"computed once in {time.perf_counter() - start:.1f} s", end="", flush=True)
+    print()
+    features = np.concatenate(batches)
+    if path:
+        os.makedirs(cache_dir, exist_ok=True)
+        temporary = path + ".tmp.npy"
+        np.save(temporary, features)
+        os.replace(temporary, path)
+    return features
+
+
+def train_and_test(models: Sequence[keras.Model], train_sets: Sequence[Examples], test: Examples,
+                   seeds: Sequence[int], fit: FitSettings, validate: bool = False,
+                   label: str = "training", feature_cache: str | None = None,
+                   say: Callable[[str], None] = print) -> list[dict]:
+    """The fast equivalent of the scripts' plain `one_trial`, for every trial at once.
+
+    Trial k gets what `one_trial(models[k], train_sets[k], test, fit, seeds[k])` gives:
+    `compile` with `fit.make_optimizer()`, `fit` on `training.in_seeded_order` (with
+    `validation_data=test` when `validate`), `evaluate` on `test`. The models are
+    trained in place. A frozen front shared by the models (no trainable weights, nothing
+    random) computes its output once per distinct image and only the heads train.
+
+    Args:
+        models: one built model per trial, ending in a softmax.
+        train_sets: each trial's (images, labels); trials may share the same arrays.
+        test: (images, labels) every trial is scored on.
+        seeds: each trial's seed (its data order).
+        fit: epochs, batch size, optimizer, learning rate.
+        validate: record each trial's history (accuracy and loss per epoch, on its
+            training set and on `test`).
+        label: the phase's name in the progress line.
+        feature_cache: keep the frozen front's features in this folder.
+
+    Returns:
+        One record per trial: {"accuracy": test accuracy} (+ "history" with validate).
+    """
+    body, heads = shared_body(models)
+    if not model_layers(body):
+        if models[0].non_trainable_weights and is_random(model_layers(models[0])[0]):
+            say("  the models start with a random layer (augmentation): the frozen layers see "
+                "new images every epoch, so no features are cached and the whole models train")
+        return train_and_score(models, train_sets, test, seeds, fit, validate, label)
+    feature_sets, test_features = features_of(body, train_sets, test, feature_cache)
+    return train_and_score(heads, feature_sets, test_features, seeds, fit, validate, label)
+
+
+def features_of(body: keras.Model, train_sets: Sequence[Examples], test: Examples,
+                feature_cache: str | None = None) -> tuple[list[Examples], Examples]:
+    """The frozen body's features of every trial's training set and of the test set,
+    each distinct training array computed once (trials of several heads share theirs)."""
+    distinct = list({id(x): x for x, _ in train_sets}.values())
+    offsets = np.cumsum([0] + [len(x) for x in distinct])
+    features = body_features(body, np.concatenate([*distinct, test[0]]), feature_cache)
+    by_array = {id(x): features[offsets[k]:offsets[k + 1]] for k, x in enumerate(distinct)}
+    return [(by_array[id(x)], y) for x, y in train_sets], (features[offsets[-1]:], test[1])
+
+
+def classic_and_test(kind: str, models: Sequence[keras.Model], train_sets: Sequence[Examples],
+                     test: Examples, seeds: Sequence[int],
+                     feature_cache: str | None = None) -> list[dict]:
+    """A classic classifier (`common.classic`: logistic regression or a linear SVM) per
+    trial, fitted on the features of the models' shared frozen front instead of their
+    Keras head; the same code with --plain (scikit-learn trains it, not `fit`).
+
+    Raises:
+        UserInputError: the models have no frozen front (e.g. they start with augmentation).
+    """
+    body, _ = shared_body(models)
+    if not model_layers(body):
+        raise UserInputError(f"the {kind} head learns from the frozen layers' features, which "
+                             "change every epoch with --augment: drop --augment, or that head")
+    feature_sets, test_features = features_of(body, train_sets, test, feature_cache)
+    print(f"  {CLASSIC_HEADS[kind]} on those features, one per trial")
+    return [{"accuracy": accuracy}
+            for accuracy in classic_head_accuracies(kind, feature_sets, test_features, seeds)]
+
+
+def fine_tune_and_test(models: Sequence[keras.Model], train_sets: Sequence[Examples],
+                       test: Examples, seeds: Sequence[int], stage: FineTune,
+                       validate: bool = False) -> tuple[list[keras.Model], list[dict]]:
+    """The second stage for every trial at once: the fast equivalent of
+    `one_trial(transfer.fine_tuning_copy(model, stage), train_set, test, stage.fit, seed)`.
+
+    Returns:
+        (the fine-tuned copies, one record per trial as `train_and_test` gives).
+    """
+    copies = [fine_tuning_copy(model, stage) for model in models]
+    return copies, train_and_score(copies, train_sets, test, seeds, stage.fit, validate,
+                                   "fine-tune")

@@ -1,21 +1,23 @@
-"""ImageNet networks as frozen feature extractors (VGG16, the lecture's, and others),
-the heads put on them, and their features.
+"""ImageNet networks as frozen bases (VGG16, the lecture's, and others), and the heads
+put on them.
 
-VGG16 without its top (`include_top=False`) turns a 32x32x3 image into a 1x1x512
-feature map; ResNet50 and MobileNetV2 accept 32x32 too (1x1x2048, 1x1x1280). Each
-expects its own preprocessing of the pixels (`BASES`). Frozen and with nothing random
-in it, a base's output for an image never changes, so `base_features` computes it once
-per image and every head and trial trains on those features (see
-`common.trials.train_heads_on_features` for the proof of equality with whole-model
-training). `train_heads_on_base` adds the options beyond the lecture: augmentation
-(the base then sees new images every epoch) and a fine-tuning stage.
+- `BASES`, `pretrained_base`: VGG16 without its top (`include_top=False`) turns a 32x32x3
+  image into a 1x1x512 feature map; ResNet50 and MobileNetV2 accept 32x32 too (1x1x2048,
+  1x1x1280). Built frozen, with ImageNet's weights, random ones ("none") or a file;
+  `download_errors` turns a failed download into one line.
+- `preprocess`: each base's own preprocessing of the pixels, applied exactly once.
+- `CUTS`, `cut`: a base ended at an earlier block (--cut).
+- `HEAD_VARIANTS`, `head`: the lecture's heads on the frozen base (the scripts put them
+  after it: `mnist_vgg.transfer_model`, `cifar_vgg.transfer_model`).
+- `base_line`, `weights_label`, `base_key`: how results name a base and its weights.
+
+Training on a frozen base's features, computed once, is the engine's
+(`common.trials.train_and_test`), for every script alike.
 """
 
-import hashlib
+import contextlib
 import os
-import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +25,10 @@ import numpy as np
 import keras
 from keras import layers
 
-from common import models, training, trials
-from common.cli import STOP_REQUESTED, UserInputError
-from common.data import keras_cache_file, to_unit_float
-from common.transfer import fine_tune_layers, freeze
+from common import models
+from common.cli import UserInputError
+from common.data import keras_cache_file
+from common.transfer import freeze
 
 VGG16_INPUT = (32, 32, 3)  # the smallest input all the bases accept
 # keras.applications.VGG16 caches its ImageNet weights under this name.
@@ -69,12 +71,6 @@ HEAD_VARIANTS = {
 }
 
 
-def vgg16_base(weights: str, input_shape: tuple[int, int, int] = VGG16_INPUT,
-               seed: int = 0) -> keras.Model:
-    """VGG16 without its top, frozen: `pretrained_base("vgg16", ...)`."""
-    return pretrained_base("vgg16", weights, input_shape, seed)
-
-
 def pretrained_base(name: str, weights: str, input_shape: tuple[int, int, int] = VGG16_INPUT,
                     seed: int = 0) -> keras.Model:
     """A `BASES` network without its top, frozen.
@@ -99,18 +95,8 @@ def pretrained_base(name: str, weights: str, input_shape: tuple[int, int, int] =
         keras.utils.set_random_seed(seed)
         base = spec.build(include_top=False, weights=None, input_shape=input_shape)
     elif weights == "imagenet":
-        cached = keras_cache_file(spec.weights_file, "models")
-        if not os.path.exists(cached):
-            print(f"{spec.title}'s ImageNet weights are not in Keras's cache ({cached}); "
-                  "downloading them ...")
-        try:
+        with download_errors(name):
             base = spec.build(include_top=False, weights="imagenet", input_shape=input_shape)
-        # Keras's get_file raises a bare Exception ("URL fetch failure ...") when offline.
-        except Exception as error:  # noqa: BLE001 - re-raised with the cause attached
-            raise UserInputError(
-                f"--weights imagenet: {spec.title}'s weights are not cached at {cached} and could "
-                f"not be downloaded ({str(error).splitlines()[0][:100]}); put the file "
-                f"there, pass --weights PATH to a copy, or --weights none") from error
     else:
         if not os.path.isfile(weights):
             raise FileNotFoundError(f"--weights {weights}: no such file (expected "
@@ -123,6 +109,77 @@ def pretrained_base(name: str, weights: str, input_shape: tuple[int, int, int] =
                                  f"({str(error).splitlines()[0][:120]})") from error
     freeze(base)
     return base
+
+
+@contextlib.contextmanager
+def download_errors(name: str):
+    """Around building base `name` with ImageNet's weights: says first when they are to be
+    downloaded, and turns a failed download into one line naming what to do.
+
+    Raises:
+        UserInputError: the weights are neither in Keras's cache nor downloadable.
+    """
+    spec = BASES[name]
+    cached = keras_cache_file(spec.weights_file, "models")
+    if not os.path.exists(cached):
+        print(f"{spec.title}'s ImageNet weights are not in Keras's cache ({cached}); "
+              "downloading them ...")
+    try:
+        yield
+    # Keras's get_file raises a bare Exception ("URL fetch failure ...") when offline.
+    except Exception as error:  # noqa: BLE001 - re-raised with the cause attached
+        raise UserInputError(
+            f"--weights imagenet: {spec.title}'s weights are not cached at {cached} and could "
+            f"not be downloaded ({str(error).splitlines()[0][:100]}); put the file "
+            f"there, pass --weights PATH to a copy, or --weights none") from error
+
+
+# Where --cut may end each base: the output of an earlier block (with 32x32 inputs).
+# Earlier blocks hold more generic features (edges, textures), later ones more specific.
+CUTS = {
+    "vgg16": ("block3_pool", "block4_pool", "block5_pool"),  # 4x4x256, 2x2x512, 1x1x512
+    "resnet50": ("conv3_block4_out", "conv4_block6_out", "conv5_block3_out"),
+    "mobilenetv2": ("block_6_expand_relu", "block_13_expand_relu", "out_relu"),
+}
+
+
+def cut(base: keras.Model, layer: str) -> keras.Model:
+    """`base` ending at `layer` (one of its `CUTS`), or `base` itself for "".
+
+    The layers are shared with `base`; the cut model is frozen, as `pretrained_base`
+    freezes a whole base (so that `transfer.frozen_part` finds it, and --fine-tune opens
+    its top). The name stays the base's (so `base_key` still finds its preprocessing).
+
+    Raises:
+        UserInputError: `layer` is not a cut of this base.
+    """
+    if not layer:
+        return base
+    allowed = CUTS[base_key(base)]
+    if layer not in allowed:
+        raise UserInputError(f"--cut {layer}: not a block output of {base.name}; choose "
+                             f"from {', '.join(allowed)}")
+    model = keras.Model(base.inputs[0], base.get_layer(layer).output, name=base.name)
+    freeze(model)
+    return model
+
+
+def noise_scale(base: keras.Model) -> float:
+    """How many units of `base`'s input one whole pixel range (0..1) spans after its
+    preprocessing: 255 for VGG16 and ResNet50 (0..255 minus a mean), 2 for MobileNetV2
+    (-1..1). --noise, given on the 0..1 scale, is multiplied by it."""
+    return 2.0 if base_key(base) == "mobilenetv2" else 255.0
+
+
+def base_line(config: Any) -> str:
+    """How a summary names the base of a run: "vgg16 with imagenet weights, cut at
+    block3_pool, head dense512_nodrop"."""
+    parts = [f"{config.base} with {weights_label(config.weights)}"]
+    if config.cut:
+        parts.append(f"cut at {config.cut}")
+    if getattr(config, "head", None):
+        parts.append(f"head {config.head}")
+    return ", ".join(parts)
 
 
 def weights_label(weights: str) -> str:
@@ -143,81 +200,6 @@ def preprocess(images: np.ndarray, name: str = "vgg16") -> np.ndarray:
     return BASES[name].preprocess(pixels)
 
 
-def vgg16_preprocess(images: np.ndarray) -> np.ndarray:
-    """`preprocess(images, "vgg16")`."""
-    return preprocess(images, "vgg16")
-
-
-def base_features(base: keras.Model, images: np.ndarray, batch_size: int = 250,
-                  label: str = "features", name: str = "vgg16") -> np.ndarray:
-    """The frozen base's output for images (preprocessed for base `name` here, once)."""
-    start = time.perf_counter()
-    interactive = sys.stdout.isatty()  # a progress bar redrawn in place; a log gets one line
-    batches = []
-    for first in range(0, len(images), batch_size):
-        if STOP_REQUESTED.is_set():  # Ctrl-C (see common.cli.run_script)
-            raise KeyboardInterrupt
-        batch = preprocess(images[first:first + batch_size], name)
-        batches.append(keras.ops.convert_to_numpy(base(batch, training=False)))
-        done = min(first + batch_size, len(images))
-        if interactive or done == len(images):
-            print(f"\r  {label}: {done:,}/{len(images):,} images, computed once in "
-                  f"{time.perf_counter() - start:.0f} s", end="", flush=True)
-    print()
-    return np.concatenate(batches)
-
-
-def cached_base_features(base: keras.Model, images: np.ndarray, weights: str,
-                         cache_dir: str | None, label: str, name: str = "vgg16") -> np.ndarray:
-    """`base_features`, kept in `cache_dir` keyed by the weights and the images."""
-    if not cache_dir:
-        return base_features(base, images, label=label, name=name)
-    key = hashlib.sha1(images.tobytes())
-    for weight in base.get_weights():
-        key.update(weight.tobytes())
-    path = os.path.join(cache_dir, f"{base.name}_{weights_tag(weights)}_{key.hexdigest()[:16]}.npy")
-    if os.path.isfile(path):
-        print(f"  {label}: reusing {path}")
-        return np.load(path)
-    features = base_features(base, images, label=label, name=name)
-    os.makedirs(cache_dir, exist_ok=True)
-    temporary = path + ".tmp.npy"
-    np.save(temporary, features)
-    os.replace(temporary, path)
-    return features
-
-
-def trial_features(base: keras.Model, pool: np.ndarray, small_sets: Sequence[np.ndarray],
-                   test_images: np.ndarray, weights: str, cache_dir: str | None,
-                   prepare: Callable[[np.ndarray], np.ndarray] | None = None,
-                   name: str = "vgg16") -> tuple[list[np.ndarray], np.ndarray]:
-    """The base's features for each trial's small set and for the test images.
-
-    Each image runs through the base once, even when several trials draw it.
-
-    Args:
-        pool: the images the small sets index into.
-        small_sets: each trial's indices into `pool`.
-        prepare: applied to the images (as floats in [0, 1]) before the base, e.g.
-            `data.pad_and_repeat` for MNIST.
-        name: the base's key in `BASES` (its preprocessing).
-
-    Returns:
-        (features of each small set, in its order; features of the test images).
-    """
-    used = np.unique(np.concatenate(small_sets))  # sorted: searchsorted finds each row
-    images = np.concatenate([to_unit_float(pool[used]), to_unit_float(test_images)])
-    features = cached_base_features(base, prepare(images) if prepare else images, weights,
-                                    cache_dir, f"{name} features ({len(used):,} distinct "
-                                    f"training and {len(test_images):,} test images)", name)
-    return [features[np.searchsorted(used, chosen)] for chosen in small_sets], features[len(used):]
-
-
-def weights_tag(weights: str) -> str:
-    """A short file-name tag for the weights used."""
-    return weights if weights in ("imagenet", "none") else "file"
-
-
 def head(variant: str, input_shape: tuple[int, ...], num_classes: int, seed: int) -> keras.Sequential:
     """A new head of the given variant (see HEAD_VARIANTS), seeded per trial."""
     if variant not in HEAD_VARIANTS:
@@ -232,114 +214,6 @@ def head(variant: str, input_shape: tuple[int, ...], num_classes: int, seed: int
         parts.append(models.dropout(0.5, seed, "dropout2"))
     parts.append(models.softmax_output(num_classes, seed))
     return keras.Sequential([keras.Input(input_shape), *parts], name=f"{variant}_seed{seed}")
-
-
-def transfer_model(base: keras.Model, variant: str, num_classes: int, seed: int) -> keras.Sequential:
-    """The whole model: the frozen base (shared, it never changes) and a new head.
-
-    It takes preprocessed images (`preprocess`); the scripts train only its head,
-    on the base's features, which the tests show is the same.
-    """
-    new_head = head(variant, base.outputs[0].shape[1:], num_classes, seed)
-    return keras.Sequential([keras.Input(base.inputs[0].shape[1:]), base, *new_head.layers],
-                            name=f"{base.name}_{variant}_seed{seed}")
-
-
-def whole_model(base: keras.Model, trained_head: keras.Model, seed: int,
-                augment: bool, flips: bool) -> keras.Sequential:
-    """Preprocessed images -> [augmentation] -> base -> the given head (its layers shared)."""
-    front = [models.augmentation(seed, flips)] if augment else []
-    return keras.Sequential([keras.Input(base.inputs[0].shape[1:]), *front, base, trained_head],
-                            name=f"{trained_head.name}_whole")
-
-
-def copy_of(base: keras.Model) -> keras.Model:
-    """A new base with the same weights, for one trial's fine-tuning (the base stays as is)."""
-    copy = keras.models.clone_model(base)
-    copy.set_weights(base.get_weights())
-    return copy
-
-
-def train_heads_on_base(base: keras.Model, heads: Sequence[keras.Model], seeds: Sequence[int],
-                        pool: tuple[np.ndarray, np.ndarray], chosen: Sequence[np.ndarray],
-                        test: tuple[np.ndarray, np.ndarray], options: Any, epochs: int,
-                        batch_size: int, prepare: Callable[[np.ndarray], np.ndarray] | None = None,
-                        with_history: bool = False, flips: bool = False) -> list[dict]:
-    """New heads on a frozen base, with the options beyond the lecture.
-
-    Stage 1 trains the heads: on the base's features, computed once (the lecture's
-    protocol); with `options.augment` on the base's output for newly augmented images
-    every epoch (so no features of training images can be cached). Stage 2, with
-    `options.fine_tune`, opens the top of a copy of the base per head
-    (`transfer.unfreeze_top`) and trains base and head together at the lower rate.
-    Tests always run on the real, unaugmented test images.
-
-    Args:
-        base: the frozen base (a `BASES` network; its name picks its preprocessing).
-        heads: one new head per trial, taking the base's output.
-        seeds: each head's trial seed.
-        pool: (images, labels) the training sets are drawn from.
-        chosen: each head's indices into `pool`.
-        test: (images, labels).
-        options: a config with the `cli.TrainingOptions` fields, and `weights` and
-            `feature_cache` for the features.
-        epochs, batch_size: of stage 1 (stage 2: `options.fine_tune_epochs`).
-        prepare: applied to images (floats in [0, 1]) before the base, e.g.
-            `data.pad_and_repeat` for MNIST.
-        with_history: record each head's accuracy and loss per epoch (stage 1).
-        flips: augmentation may flip images (photographs, not digits).
-
-    Returns:
-        One record per head: "accuracy" after stage 1, "history" (with_history),
-        "fine_tuned" (the accuracy after stage 2, with fine-tuning).
-    """
-    name = base_key(base)
-    first_rate, fine_tune_rate = training.learning_rates(options.optimizer, options.lr,
-                                                         options.fine_tune_lr)
-    fit = {"optimizer": options.optimizer, "learning_rate": first_rate}
-    small_features, test_features = trial_features(base, pool[0], chosen, test[0], options.weights,
-                                                   options.feature_cache, prepare, name)
-    labels = [pool[1][indices] for indices in chosen]
-    test_features = (test_features, test[1])
-
-    def base_input(images: np.ndarray) -> np.ndarray:
-        unit = to_unit_float(images)
-        return preprocess(prepare(unit) if prepare else unit, name)
-
-    if options.augment:
-        print(f"  --augment: {name} sees newly augmented training images every epoch, so their "
-              "features cannot be cached: slower (the test images' features still are)")
-        trained = [whole_model(base, new_head, seed, True, flips)
-                   for new_head, seed in zip(heads, seeds)]
-        stage_one = [(base_input(pool[0][indices]), y) for indices, y in zip(chosen, labels)]
-    else:
-        trained, stage_one = heads, list(zip(small_features, labels))
-    test_models = heads if options.augment else None
-    if with_history:
-        scores, histories = trials.train_with_history(
-            trained, stage_one, test_features, seeds, epochs, batch_size, "heads",
-            test_models=test_models, **fit)
-        records = [{"accuracy": score, "history": history}
-                   for score, history in zip(scores, histories)]
-    else:
-        records = [{"accuracy": score} for score in trials.train_and_test(
-            trained, stage_one, test_features, seeds, epochs, batch_size, "heads",
-            test_models=test_models, **fit)]
-    if options.fine_tune != "0":
-        copies = [copy_of(base) for _ in heads]
-        opened = ", ".join(layer.name for layer in fine_tune_layers(base, options.fine_tune))
-        print(f"  fine-tuning: {len(copies)} copies of {name}, {opened} opened, "
-              f"{options.fine_tune_epochs} epochs at learning rate {fine_tune_rate:g}")
-        whole = [whole_model(copy, new_head, seed, options.augment, flips)
-                 for copy, new_head, seed in zip(copies, heads, seeds)]
-        scores = trials.fine_tune_and_test(
-            whole, copies, options.fine_tune,
-            [(base_input(pool[0][indices]), y) for indices, y in zip(chosen, labels)],
-            (base_input(test[0]), test[1]), seeds, options.fine_tune_epochs, batch_size,
-            "fine-tune", optimizer=options.optimizer, learning_rate=fine_tune_rate)
-        for record, score in zip(records, scores):
-            record["fine_tuned"] = score
-    return records
 
 
 def base_key(base: keras.Model) -> str:

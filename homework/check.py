@@ -6,9 +6,10 @@
 
 Each step calls one function of the student's file on data made here (no dataset
 files, no network; VGG16 with random weights) and compares the result with what
-`common/` does, printing `PASS  step` or `FAIL  step: what was expected, what came
-back`. A step whose function raises fails alone; the other steps still run. Exit
-status: 0 when every step passes, 1 otherwise, 2 for a --file that does not exist.
+`common/` and tl_mnist.py do (`tl_mnist.lecture_cnn`, `tl_mnist.transfer_model`),
+printing `PASS  step` or `FAIL  step: what was expected, what came back`. A step whose
+function raises fails alone; the other steps still run. Exit status: 0 when every step
+passes, 1 otherwise, 2 for a --file that does not exist.
 
 From Python, `check("tl_mnist", "my_tl_mnist.py")` returns one StepResult per step;
 homework/test_homework.py runs the same steps as pytest tests. To grade a new
@@ -30,8 +31,9 @@ import numpy as np
 import common  # noqa: F401  (quiets TensorFlow's start-up messages before keras loads)
 import keras
 from keras import layers
-from common import data, models, transfer, vgg
+from common import data, transfer, vgg
 from common.device import configure_device
+import tl_mnist  # the script at the repository's root: lecture_cnn, transfer_model
 
 HOMEWORK_DIR = os.path.dirname(os.path.abspath(__file__))
 MNIST_SHAPE = data.MNIST_SHAPE  # (28, 28, 1)
@@ -190,7 +192,7 @@ def check_split_classes(split_classes: Callable) -> None:
 
 def check_freeze_layers(freeze_layers: Callable) -> None:
     """The lecture CNN's hidden layers frozen, its output layer not: 8,005 trainable."""
-    model = models.lecture_cnn(5, seed=0)
+    model = tl_mnist.lecture_cnn(5, seed=0)
     hidden, output = transfer.hidden_layers(model), transfer.output_layer(model)
     freeze_layers(hidden)
     still_trainable = [layer.name for layer in hidden if layer.trainable]
@@ -227,7 +229,7 @@ def check_new_output_layer(new_output_layer: Callable) -> None:
 def check_cnn_transfer_model(build_transfer_model: Callable) -> None:
     """Copies (not shared layers) with the pretrained weights, frozen, a new softmax
     output; one training step moves only the output, and the pretrained model never."""
-    pretrained = models.lecture_cnn(5, seed=0)
+    pretrained = tl_mnist.lecture_cnn(5, seed=0)
     originals = transfer.hidden_layers(pretrained)
     pretrained_weights = weight_values(pretrained.weights)
     num_classes = 3  # not the pretrained model's 5, so its own output layer cannot pass
@@ -255,7 +257,7 @@ def check_cnn_transfer_model(build_transfer_model: Callable) -> None:
                           "every copied hidden layer")
     if any(not layer.trainable for layer in originals):
         raise WrongAnswer("the pretrained model's layers were frozen: freeze the copies only")
-    reference = transfer.transfer_model(pretrained, num_classes, seed=0)
+    reference = tl_mnist.transfer_model(pretrained, num_classes, seed=0)
     expected = transfer.parameter_count(reference.trainable_weights)
     got = transfer.parameter_count(model.trainable_weights)
     if got != expected:
@@ -382,8 +384,9 @@ def expect_vgg_transfer_model(model: keras.Model, base: keras.Model, variant: st
 
 
 def check_mnist_vgg_transfer_model(build_transfer_model: Callable) -> None:
-    """The frozen base + each of two heads, as common.vgg.transfer_model builds them."""
-    base = vgg.vgg16_base("none")  # random weights, frozen
+    """The frozen base + each of two heads (common.vgg.head's layers after the base, as
+    mnist_vgg.transfer_model builds them)."""
+    base = vgg.pretrained_base("vgg16", "none")  # random weights, frozen
     base_weights = weight_values(base.weights)
     for variant in ("plain", "dense512"):  # two, so a model that ignores `variant` fails
         model = expect_model(build_transfer_model(base, variant, 4), "build_transfer_model")
@@ -394,7 +397,7 @@ def check_mnist_vgg_transfer_model(build_transfer_model: Callable) -> None:
 
 def check_cifar_transfer_model(build_transfer_model: Callable) -> None:
     """The frozen base + Flatten -> Dense(512, tanh) -> Dense(n, softmax)."""
-    base = vgg.vgg16_base("none")  # random weights, frozen
+    base = vgg.pretrained_base("vgg16", "none")  # random weights, frozen
     base_weights = weight_values(base.weights)
     model = expect_model(build_transfer_model(base, 6), "build_transfer_model")
     expect_vgg_transfer_model(model, base, "dense512_nodrop", 6)

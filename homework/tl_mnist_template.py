@@ -15,7 +15,8 @@ with your code, and check it (from the repository's root folder):
     python -m homework.check tl_mnist --file my_tl_mnist.py
 
 Each step prints PASS, or FAIL with what was expected. Use numpy and keras; do not call
-`common/`, which holds the course's own solution that the checker compares yours with.
+`common/` or `tl_mnist.py`, which hold the course's own solution that the checker
+compares yours with.
 """
 
 from collections.abc import Sequence

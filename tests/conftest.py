@@ -35,3 +35,26 @@ def mnist_like_npz(tmp_path_factory) -> str:
     x_test, y_test = synthetic_digits(12, seed=2)
     np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return str(path)
+
+
+NEEDS_STACKING_REASON = ("this CPU's TensorFlow cannot train grouped convolutions (oneDNN off, "
+                         "e.g. AVX2-only CPUs): the engine uses branches here")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "needs_stacking: the test needs stacked trials (grouped convolutions that "
+                   "train); skipped where common.stacked.grouped_conv_trains() is False")
+
+
+def pytest_runtest_setup(item):
+    """Skips `needs_stacking` tests where the engine falls back to branches.
+
+    The probe is the engine's own, `common.stacked.grouped_conv_trains` (cached), and runs
+    only when a marked test is about to run: not at collection, not for other tests."""
+    if item.get_closest_marker("needs_stacking") is None:
+        return
+    from common import stacked
+
+    if not stacked.grouped_conv_trains():
+        pytest.skip(NEEDS_STACKING_REASON)

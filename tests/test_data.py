@@ -1,5 +1,7 @@
 """Data: loading and its errors, class splits, stratified samples, padding."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -70,12 +72,12 @@ def test_load_npz_reads_keras_layout_and_adds_a_channel(tmp_path):
 
 
 def test_load_npz_reads_the_lectures_cifar_layout_with_column_labels(tmp_path):
-    x = np.zeros((4, 32, 32, 3), dtype=np.uint8)
-    y = np.array([[0], [1], [2], [9]], dtype=np.uint8)
+    x = np.random.default_rng(0).integers(0, 256, (10, 32, 32, 3), dtype=np.uint8)
+    y = np.array([[9], [0], [1], [2], [3], [4], [5], [6], [7], [8]], dtype=np.uint8)
     path = save(tmp_path / "c.npz", training_inputs=x, training_labels=y, test_inputs=x,
                 test_labels=y)
-    _, y_train, _, _ = data.load_npz(path, data.CIFAR10_SHAPE)
-    assert y_train.tolist() == [0, 1, 2, 9]
+    _, y_train, _, _ = data.load_npz(path, data.CIFAR10_SHAPE, data.CIFAR10_CLASSES)
+    assert y_train.tolist() == [9, 0, 1, 2, 3, 4, 5, 6, 7, 8]
 
 
 @pytest.mark.parametrize("arrays, message", [
@@ -86,6 +88,27 @@ def test_load_npz_reads_the_lectures_cifar_layout_with_column_labels(tmp_path):
     (keras_layout(y_train=np.full(30, 10)), r"labels must lie in 0..9"),
     (keras_layout(y_train=np.zeros(29, np.uint8)), "29 labels for 30 images"),
     (keras_layout(y_train=np.zeros(30, np.float32)), "expected integers"),
+    # Task A: files that are well-formed but cannot serve the experiment.
+    (keras_layout(x_train=np.zeros((0, 28, 28), np.uint8), y_train=np.zeros(0, np.uint8)),
+     r"\(train images\): no images \(an empty array of shape \(0, 28, 28\)\)"),
+    (keras_layout(x_test=np.zeros(0, np.uint8), y_test=np.zeros(0, np.uint8)),
+     r"\(test images\): no images .*both the training and the test"),
+    (keras_layout(x_train=synthetic_digits(3, seed=0)[0] / np.float32(0.5)),
+     r"must lie in \[0, 1\] \(found 0..510\)"),
+    (keras_layout(x_train=np.full((30, 28, 28), -0.5, np.float32)), r"must lie in \[0, 1\]"),
+    (keras_layout(x_train=np.ones((30, 28, 28), np.uint8)),
+     r"uint8 pixels only reach 1 \(of 255\).*cast to uint8"),
+    (keras_layout(x_test=np.zeros((30, 28, 28), np.uint8)), r"\(test images\): uint8 pixels only"),
+    (keras_layout(x_train=synthetic_digits(3, seed=0)[0] / np.float32(255 * 255)),
+     r"float pixels only reach .* divided by 255 twice"),
+    (keras_layout(x_train=np.zeros((30, 28, 28), np.complex64)), "dtype complex64"),
+    (keras_layout(y_train=np.eye(10, dtype=np.uint8)[synthetic_digits(3, seed=0)[1]]),
+     r"shape \(30, 10\).*look one-hot: store y.argmax\(axis=1\)"),
+    (keras_layout(y_train=synthetic_digits(3, seed=0)[1].astype(np.float32)),
+     r"dtype float32, expected integers.*y.astype\('uint8'\)"),
+    (keras_layout(y_train=synthetic_digits(3, seed=0)[1] + np.float32(0.5)),
+     "not whole numbers"),
+    (keras_layout(y_train=np.full(30, -1, np.int64)), r"labels must lie in 0..9, found -1..-1"),
 ])
 def test_load_npz_rejects_malformed_files(tmp_path, arrays, message):
     path = save(tmp_path / "bad.npz", **{k: v for k, v in arrays.items() if v is not None})
@@ -137,3 +160,122 @@ def test_dataset_mnist_never_falls_back(monkeypatch, tmp_path):
 def test_data_and_dataset_digits_exclude_each_other(mnist_like_npz):
     with pytest.raises(UserInputError, match="exclude each other"):
         data.load_mnist(mnist_like_npz, "digits")
+
+
+def with_nan(images: np.ndarray, indices, value=np.nan) -> np.ndarray:
+    """`images` as floats in [0, 1], with one pixel of each of `indices` set to `value`."""
+    unit = data.to_unit_float(images)
+    unit[list(indices), 3, 4] = value
+    return unit
+
+
+def test_nan_and_infinite_pixels_are_counted_and_named(tmp_path):
+    x, y = synthetic_digits(3, seed=0)
+    path = save(tmp_path / "nan.npz", **keras_layout(x_test=with_nan(x, [5, 7, 9])))
+    with pytest.raises(UserInputError) as error:
+        data.load_npz(path, data.MNIST_SHAPE)
+    assert str(error.value).startswith(f"--data {path} (test images): 3 images have NaN or "
+                                       "infinite pixels (the first: image 5); drop those")
+    path = save(tmp_path / "inf.npz", **keras_layout(x_train=with_nan(x, [2], np.inf)))
+    with pytest.raises(UserInputError, match=r"\(train images\): 1 image has NaN or infinite"):
+        data.load_npz(path, data.MNIST_SHAPE)
+    clean = save(tmp_path / "clean.npz", **keras_layout(x_train=with_nan(x, [], 0.0)))
+    assert data.load_npz(clean, data.MNIST_SHAPE)[0].dtype == np.float32
+
+
+def without(images: np.ndarray, labels: np.ndarray, classes) -> tuple[np.ndarray, np.ndarray]:
+    keep = ~np.isin(labels, classes)
+    return images[keep], labels[keep]
+
+
+@pytest.mark.parametrize("split, missing, message", [
+    ("train", data.ODD_DIGITS, "(train labels): no images of classes 1, 3, 5, 7, 9; the "
+                               "experiments need all ten digits"),
+    ("test", data.ODD_DIGITS, "(test labels): no images of classes 1, 3, 5, 7, 9"),
+    ("train", data.EVEN_DIGITS, "(train labels): no images of classes 0, 2, 4, 6, 8"),
+    ("test", (7,), "(test labels): no images of class 7; the experiments need all ten digits "
+                   "(the big task 0,2,4,6,8, the small task 1,3,5,7,9) in both the training "
+                   "and the test set: pass the complete dataset file"),
+], ids=["no_odd_train", "no_odd_test", "no_even_train", "no_7_test"])
+def test_mnist_without_some_digit_in_a_split_is_refused(tmp_path, split, missing, message):
+    x, y = without(*synthetic_digits(3, seed=0), missing)
+    path = save(tmp_path / "part.npz", **keras_layout(**{f"x_{split}": x, f"y_{split}": y}))
+    with pytest.raises(UserInputError) as error:
+        data.load_mnist(path, "mnist")
+    assert str(error.value).startswith(f"--data {path} {message}")
+
+
+def test_cifar_without_a_class_names_it(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8)
+    y = np.repeat(np.arange(10, dtype=np.uint8), 3)
+    x_test, y_test = without(x, y, [3, 5])
+    path = save(tmp_path / "c.npz", x_train=x, y_train=y, x_test=x_test, y_test=y_test)
+    with pytest.raises(UserInputError) as error:
+        data.load_cifar10(path)
+    assert str(error.value) == (f"--data {path} (test labels): no images of classes cat, dog; "
+                                "the experiment trains and tests on all ten classes: pass the "
+                                "complete dataset file")
+
+
+def test_keras_loader_output_is_checked_too(monkeypatch, tmp_path):
+    import keras
+
+    x, y = synthetic_digits(2, seed=0)
+    x_test, y_test = without(x, y, [9])
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: ((x, y), (x_test, y_test)))
+    with pytest.raises(UserInputError, match="^Keras's mnist.npz \\(test labels\\): no images "
+                                             "of class 9;"):
+        data.load_mnist(None, "auto")
+
+
+def test_check_labels_accepts_every_class_and_returns_int64():
+    labels = data.check_labels(np.arange(10, dtype=np.uint8)[:, None], "here", 10,
+                               data.CIFAR10_CLASSES)
+    assert labels.dtype == np.int64 and labels.tolist() == list(range(10))
+    with pytest.raises(UserInputError, match="^here: no images of class truck;"):
+        data.check_labels(np.arange(9), "here", 9, data.CIFAR10_CLASSES)
+
+
+def offline_cifar(monkeypatch, tmp_path) -> None:
+    import keras
+
+    def fail():
+        raise Exception("URL fetch failure on https://example.invalid/cifar-10.tar.gz: None")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", fail)
+
+
+def test_quick_cifar_offline_uses_the_shipped_real_sample(monkeypatch, tmp_path):
+    offline_cifar(monkeypatch, tmp_path)
+    dataset = data.load_cifar10(None, quick=True)
+    assert dataset.name == "cifar10-sample" and dataset.source == data.CIFAR10_SAMPLE
+    assert dataset.source.endswith(os.path.join("common", "cifar10_quick.npz"))
+    assert "CIFAR-10 is not available" in dataset.warning
+    assert "200-image CIFAR-10 sample shipped for --quick" in dataset.warning
+    assert "not the lecture's data" in dataset.warning
+    assert dataset.x_train.shape == (200, 32, 32, 3) and dataset.x_train.dtype == np.uint8
+    assert dataset.x_test.shape == (1000, 32, 32, 3) and dataset.x_test.dtype == np.uint8
+    assert np.bincount(dataset.y_train).tolist() == [20] * 10
+    assert np.bincount(dataset.y_test).tolist() == [100] * 10
+    # Real photographs, not noise: neighbouring pixels agree far more than random ones.
+    pixels = dataset.x_test.astype(np.float32)
+    assert np.abs(np.diff(pixels, axis=2)).mean() < 30
+    assert dataset.describe()["train_images"] == 200
+
+
+def test_cifar_offline_without_quick_still_asks_for_data(monkeypatch, tmp_path):
+    offline_cifar(monkeypatch, tmp_path)
+    with pytest.raises(UserInputError, match="could not be downloaded.*Pass --data PATH to an "
+                                             ".npz of CIFAR-10.*connect to the internet once"):
+        data.load_cifar10(None)
+
+
+def test_the_shipped_sample_is_in_keras_layout_as_the_make_script_writes_it():
+    with np.load(data.CIFAR10_SAMPLE, allow_pickle=False) as sample:
+        assert sorted(sample.files) == sorted(data.KERAS_KEYS)
+        shapes = {key: (sample[key].shape, sample[key].dtype) for key in sample.files}
+    assert shapes == {"x_train": ((200, 32, 32, 3), np.uint8), "y_train": ((200,), np.uint8),
+                      "x_test": ((1000, 32, 32, 3), np.uint8), "y_test": ((1000,), np.uint8)}

@@ -1,10 +1,11 @@
 """The homework checker (homework/check.py): the shipped templates fail every step, each
-naming its TODO; the templates filled in with `common/` pass every step; a wrong answer
-fails its own step with a readable message; and the command line's exit statuses.
+naming its TODO; the templates filled in with `common/` (and tl_mnist.transfer_model)
+pass every step; a wrong answer fails its own step with a readable message; and the
+command line's exit statuses.
 
 The filled-in solutions are the shipped templates with each `raise NotImplementedError`
-replaced by a call into `common/`, so these tests also show that the templates'
-signatures fit what the checker calls.
+replaced by a call into `common/` or the lecture script tl_mnist.py, so these tests also
+show that the templates' signatures fit what the checker calls.
 """
 
 import ast
@@ -17,27 +18,33 @@ import pytest
 from conftest import ROOT
 from homework import check
 
-# A body for each TODO that does what the lecture's scripts do, through `common/`.
+# The VGG16 transfer model as the scripts build it (mnist_vgg.transfer_model,
+# cifar_vgg.transfer_model), for any number of classes: the frozen base, then a head.
+VGG_TRANSFER_MODEL = ("return keras.Sequential([keras.Input((32, 32, 3)), base,\n"
+                      "    *vgg.head({variant}, base.outputs[0].shape[1:], num_classes, "
+                      "seed=0).layers])")
+
+# A body for each TODO that does what the lecture's scripts do, through `common/` and
+# the scripts' own functions.
 SOLUTIONS = {
     "tl_mnist": {
         "split_classes": "return data.select_classes(images, labels, classes)",
         "freeze_layers": "transfer.freeze(layers_to_freeze)",
         "new_output_layer": "return models.softmax_output(num_classes, seed=0)",
-        "build_transfer_model": "return transfer.transfer_model(pretrained, num_classes, seed=0)",
+        "build_transfer_model": "return tl_mnist.transfer_model(pretrained, num_classes, seed=0)",
     },
     "mnist_vgg": {
         "pad_and_repeat": "return data.pad_and_repeat(images)",
         "split_classes": "return data.select_classes(images, labels, classes)",
         "freeze_base": "transfer.freeze(base)",
         "make_head": "return vgg.head(variant, input_shape, num_classes, seed=0)",
-        "build_transfer_model": "return vgg.transfer_model(base, variant, num_classes, seed=0)",
+        "build_transfer_model": VGG_TRANSFER_MODEL.format(variant="variant"),
     },
     "cifar_vgg": {
         "stratified_sample": "return data.stratified_sample(labels, per_class, rng)",
         "freeze_base": "transfer.freeze(base)",
         "make_head": 'return vgg.head("dense512_nodrop", input_shape, num_classes, seed=0)',
-        "build_transfer_model": 'return vgg.transfer_model(base, "dense512_nodrop", '
-                                'num_classes, seed=0)',
+        "build_transfer_model": VGG_TRANSFER_MODEL.format(variant='"dense512_nodrop"'),
     },
 }
 
@@ -51,7 +58,7 @@ MISTAKES = [
      "                         new_output_layer(num_classes)])",
      "transfer model", ["shares the layer objects conv1", "copy each layer"]),
     ("tl_mnist", "build_transfer_model",
-     "model = transfer.transfer_model(pretrained, num_classes, seed=0)\n"
+     "model = tl_mnist.transfer_model(pretrained, num_classes, seed=0)\n"
      "transfer.unfreeze(transfer.hidden_layers(model))\n"
      "return model",
      "transfer model", ["copied layers conv1", "are trainable"]),
@@ -69,7 +76,7 @@ MISTAKES = [
      "head variants", ["for 'dropout': expected Flatten -> Dropout(0.5) -> Dense(4, softmax), "
                        "got Flatten -> Dense(4, softmax)"]),
     ("mnist_vgg", "build_transfer_model",
-     "transfer.unfreeze(base)\nreturn vgg.transfer_model(base, variant, num_classes, seed=0)",
+     "transfer.unfreeze(base)\n" + VGG_TRANSFER_MODEL.format(variant="variant"),
      "transfer model", ["made the VGG16 base trainable"]),
     ("cifar_vgg", "stratified_sample",
      "return np.concatenate([np.flatnonzero(labels == label)[:per_class]\n"
@@ -80,7 +87,7 @@ MISTAKES = [
 
 def fill_in(source: str, bodies: dict[str, str]) -> str:
     """The template with each named function's `raise NotImplementedError(...)` replaced
-    by a body, and `common`'s modules imported after the docstring."""
+    by a body, and `common`'s modules and tl_mnist imported after the docstring."""
     tree = ast.parse(source)
     lines = source.splitlines()
     todos = [(statement, function.name) for function in tree.body
@@ -92,7 +99,7 @@ def fill_in(source: str, bodies: dict[str, str]) -> str:
         lines[statement.lineno - 1:statement.end_lineno] = [
             indent + line for line in bodies[name].splitlines()]
     docstring_end = tree.body[0].end_lineno
-    lines.insert(docstring_end, "from common import data, models, transfer, vgg")
+    lines.insert(docstring_end, "from common import data, models, transfer, vgg\nimport tl_mnist")
     return "\n".join(lines) + "\n"
 
 

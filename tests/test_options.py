@@ -10,8 +10,17 @@ import keras
 import cifar_vgg
 import mnist_vgg
 import tl_mnist
-from common import cli, models, reporting, training, transfer, trials, vgg
+from common import cli, experiment, models, training, transfer, trials, vgg
+from common.settings import FineTune, FitSettings
 from test_vgg import random_images, write_cifar_npz
+
+STAGE_FIT = FitSettings(epochs=1, batch_size=4)  # the fine-tuning stage's own training
+
+
+def opening(spec: int | str) -> FineTune:
+    """The stage of `--fine-tune spec`: the last `spec` layers, or those named spec..."""
+    return FineTune(spec, None, STAGE_FIT) if isinstance(spec, int) else \
+        FineTune(None, spec, STAGE_FIT)
 
 
 def trainable_names(layers_: list) -> list[str]:
@@ -23,39 +32,49 @@ def test_the_defaults_are_the_lectures(script):
     config = script.Config()
     assert (config.optimizer, config.lr, config.fine_tune, config.augment) == (
         "adam", None, "0", False)
-    assert reporting.training_line(config) == (
-        "training: adam, learning rate 0.001 (the lecture's); no augmentation")
+    fit = config.fit_settings(config.epochs, config.batch_size)
+    assert (fit.optimizer, fit.learning_rate, fit.rate) == ("adam", None, 0.001)
+    assert config.fine_tuning is None and not config.plain
+    assert experiment.training_line(fit, config.fine_tuning,
+                                    augment=config.augment, noise=config.noise,
+                                    plain=config.plain) == (
+        "training: adam, learning rate 0.001 (the lecture's); no augmentation; "
+        "trials side by side (the fast engine)")
     if script is not tl_mnist:
         assert config.base == "vgg16"
 
 
 def test_fine_tuning_opens_exactly_the_last_n_copied_layers():
-    base = models.lecture_cnn(5, seed=0)
-    model = transfer.transfer_model(base, 5, seed=1)
-    part = transfer.pretrained_part(model, base)
+    base = tl_mnist.lecture_cnn(5, seed=0)
+    model = tl_mnist.transfer_model(base, 5, seed=1)
+    part = transfer.frozen_part(model)
+    assert [layer.name for layer in part] == ["conv1", "conv2"]  # the copies, with weights
     assert trainable_names(part) == []  # stage 1: the copies are frozen
-    assert [layer.name for layer in transfer.unfreeze_top(part, "1")] == ["conv2"]
+    copy = transfer.fine_tuning_copy(model, opening(1))  # the fine-tuning stage's model
+    assert trainable_names(transfer.hidden_layers(copy)) == ["conv2"]
+    assert trainable_names(part) == []  # the trained model stays as it was
+    assert [layer.name for layer in transfer.unfreeze_top(part, opening(1))] == ["conv2"]
     assert trainable_names(part) == ["conv2"]
-    transfer.unfreeze_top(part, "2")
+    transfer.unfreeze_top(part, opening(2))
     assert trainable_names(part) == ["conv1", "conv2"]
     assert trainable_names(transfer.hidden_layers(base)) == ["conv1", "conv2"]  # base untouched
     with pytest.raises(cli.UserInputError, match="--fine-tune 3: the pretrained part has 2"):
-        transfer.unfreeze_top(part, "3")
+        transfer.unfreeze_top(part, opening(3))
 
 
 def test_fine_tuning_a_vgg16_block_by_name_and_a_wrong_name():
-    base = vgg.vgg16_base("none")
+    base = vgg.pretrained_base("vgg16", "none")
     assert base.trainable_weights == []
-    transfer.unfreeze_top(base, "block5")
+    transfer.unfreeze_top(base, opening("block5"))
     assert trainable_names(base) == ["block5_conv1", "block5_conv2", "block5_conv3"]
     assert len(base.trainable_weights) == 6
     with pytest.raises(cli.UserInputError, match="--fine-tune block9: no layer"):
-        transfer.fine_tune_layers(base, "block9")
+        transfer.fine_tune_layers(base, opening("block9"))
 
 
 def test_fine_tuning_keeps_batchnorm_frozen():
     base = vgg.pretrained_base("resnet50", "none")
-    opened = transfer.unfreeze_top(base, "conv5")
+    opened = transfer.unfreeze_top(base, opening("conv5"))
     norms = [layer for layer in opened if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms and not any(layer.trainable for layer in norms)
     assert any(layer.trainable for layer in opened if isinstance(layer, keras.layers.Conv2D))
@@ -74,14 +93,14 @@ def test_augmentation_changes_images_in_training_only():
 
 
 def test_augmentation_switches_feature_caching_off_and_says_so(capsys):
-    base = models.lecture_cnn(5, seed=0)
-    model = transfer.transfer_model(base, 5, seed=1, augment=True)
+    base = tl_mnist.lecture_cnn(5, seed=0)
+    model = tl_mnist.transfer_model(base, 5, seed=1, augment=True)
     rng = np.random.default_rng(0)
     train = (rng.random((8, 28, 28, 1)).astype("float32"), np.arange(8) % 5)
-    trials.train_heads_on_features([model], [train], train, [1], 1, 4, "augmented",
-                                   say=print)
+    trials.train_and_test([model], [train], train, [1], FitSettings(epochs=1, batch_size=4),
+                          label="augmented", say=print)
     printed = capsys.readouterr().out
-    assert "no features are cached" in printed and "features of the frozen body" not in printed
+    assert "no features are cached" in printed and "features of the frozen layers" not in printed
 
 
 @pytest.fixture()
@@ -90,11 +109,10 @@ def captured_fits(monkeypatch) -> list[dict]:
     calls: list[dict] = []
     original = trials.fit_side_by_side
 
-    def recording(models_, inputs, labels, seeds, epochs, batch_size, **options):
-        calls.append({"label": options.get("label"), "epochs": epochs,
-                      "optimizer": options.get("optimizer", "adam"),
-                      "learning_rate": options.get("learning_rate")})
-        return original(models_, inputs, labels, seeds, epochs, batch_size, **options)
+    def recording(models_, inputs, labels, seeds, fit: FitSettings, **options):
+        calls.append({"label": options.get("label"), "epochs": fit.epochs,
+                      "optimizer": fit.optimizer, "learning_rate": fit.rate})
+        return original(models_, inputs, labels, seeds, fit, **options)
 
     # Scripts call it through common.training or common.trials: record both.
     monkeypatch.setattr(trials, "fit_side_by_side", recording)
@@ -132,7 +150,7 @@ def test_other_bases_build_and_train_one_step(name, features):
     base = vgg.pretrained_base(name, "none")
     assert base.outputs[0].shape[1:] == (1, 1, features) and base.trainable_weights == []
     before = [w.copy() for w in base.get_weights()]
-    model = vgg.transfer_model(base, "plain", 5, seed=0)
+    model = mnist_vgg.transfer_model(base, "plain", seed=0)  # 5 classes
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     x = vgg.preprocess(random_images(4, seed=1), name)
     loss = model.train_on_batch(x, np.arange(4) % 5)
@@ -161,7 +179,10 @@ def test_vgg_scripts_with_every_option_end_to_end(mnist_like_npz, tmp_path, capt
                              **{**options, "fine_tune": "1"})
     results = cifar_vgg.main(cifar)
     assert list(results["summary"]) == ["cnn_tanh", "mobilenetv2", "mobilenetv2 + fine-tune"]
-    assert set(results["histories"]) == {"cnn_tanh", "mobilenetv2"}
+    # every option's history; the fine-tuned one holds both stages, back to back
+    assert set(results["histories"]) == {"cnn_tanh", "mobilenetv2", "mobilenetv2 + fine-tune"}
+    fine_tuned = results["histories"]["mobilenetv2 + fine-tune"][0]
+    assert fine_tuned["fine_tune_start"] == 1 and len(fine_tuned["val_accuracy"]) == 2
     assert {call["optimizer"] for call in captured_fits} == {"sgd"}
     fine = [call for call in captured_fits if call["label"] == "fine-tune"]
     assert len(fine) == 2 and all(call["learning_rate"] == pytest.approx(0.001) for call in fine)

@@ -220,7 +220,10 @@ def test_the_three_scripts_quick_runs_make_one_page_with_every_table_and_plot(
         page = file.read()
     with open(md_path) as file:
         markdown = file.read()
-    assert page.count("data:image/png;base64,") == 3 and 'src="http' not in page
+    # tl_mnist.png, mnist_vgg.png and mnist_vgg_curves.png (its heads' histories), and
+    # cifar_vgg.png (its histories)
+    assert page.count("data:image/png;base64,") == 4 and 'src="http' not in page
+    assert "mnist_vgg_curves.png" in markdown
     for script, options in (("tl_mnist", ["no transfer", "transfer"]),
                             ("mnist_vgg", ["plain", "dense512_nodrop"]),
                             ("cifar_vgg", ["cnn_tanh", "vgg16"])):

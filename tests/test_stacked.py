@@ -9,10 +9,18 @@ import numpy as np
 import pytest
 from keras import layers
 
+import cifar_vgg
+import tl_mnist
 from common import models, stacked, training, transfer
+from common.settings import FitSettings
 from test_training import assert_same_weights, small_sets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Stacking needs grouped convolutions that train: without oneDNN (AVX2-only CPUs, or
+# TF_ENABLE_ONEDNN_OPTS=0) the engine trains branches instead and these are skipped
+# (conftest.py runs the engine's probe, stacked.grouped_conv_trains, when one is due).
+needs_stacking = pytest.mark.needs_stacking
 
 
 def odd_cnn(seed: int) -> keras.Sequential:
@@ -30,6 +38,16 @@ def odd_cnn(seed: int) -> keras.Sequential:
         models.dropout(0.3, seed, "dropout"),
         models.softmax_output(3, seed),
     ])
+
+
+def lecture_cnn_with_activation(activation: str, num_classes: int,
+                                seed: int) -> keras.Sequential:
+    """`tl_mnist.lecture_cnn` with another activation in its convolutions, all else alike."""
+    config = tl_mnist.lecture_cnn(num_classes, seed).get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "Conv2D":
+            layer["config"]["activation"] = activation
+    return keras.Sequential.from_config(config)
 
 
 def test_the_stacked_network_computes_every_trial_as_its_own_model():
@@ -58,6 +76,7 @@ def test_each_trial_gets_its_own_dropout_mask_from_its_own_stream():
 
 
 @pytest.mark.parametrize("batch_size", [4, 7])
+@needs_stacking
 def test_stacked_training_equals_training_each_trial_alone(batch_size):
     seeds = [31, 32, 33]
     x, y = [], []
@@ -67,10 +86,10 @@ def test_stacked_training_equals_training_each_trial_alone(batch_size):
         y.append(rng.integers(0, 3, 18))
     alone = [odd_cnn(seed) for seed in seeds]
     for model, inputs, labels, seed in zip(alone, x, y, seeds):
-        training.fit_side_by_side([model], [inputs], [labels], [seed], 3, batch_size)
+        training.fit_side_by_side([model], [inputs], [labels], [seed], FitSettings(3, batch_size))
     together = [odd_cnn(seed) for seed in seeds]
     assert stacked.alike_groups(together) == [[0, 1, 2]]
-    training.fit_side_by_side(together, x, y, seeds, 3, batch_size)
+    training.fit_side_by_side(together, x, y, seeds, FitSettings(3, batch_size))
     for a, b in zip(alone, together):
         assert_same_weights(a, b, atol=1e-5)
         states = [model.get_layer("dropout").seed_generator.state for model in (a, b)]
@@ -78,30 +97,35 @@ def test_stacked_training_equals_training_each_trial_alone(batch_size):
     assert not np.allclose(together[0].get_weights()[0], alone[1].get_weights()[0])
 
 
+@needs_stacking
 def test_frozen_layers_stay_frozen_when_stacked():
     seeds = [41, 42]
     sets = small_sets(20, seeds)
-    base = models.lecture_cnn(5, seed=3)
-    built = [transfer.transfer_model(base, 5, seed) for seed in seeds]
+    base = tl_mnist.lecture_cnn(5, seed=3)
+    built = [tl_mnist.transfer_model(base, 5, seed) for seed in seeds]
     assert stacked.alike_groups(built) == [[0, 1]]
     heads_before = [model.get_layer("output").get_weights()[0].copy() for model in built]
-    training.fit_side_by_side(built, [x for x, _ in sets], [y for _, y in sets], seeds, 2, 4)
+    training.fit_side_by_side(built, [x for x, _ in sets], [y for _, y in sets], seeds,
+                              FitSettings(2, 4))
     for model, head in zip(built, heads_before):
         for name in ("conv1", "conv2"):
             assert_same_weights(model.get_layer(name), base.get_layer(name))
         assert not np.allclose(model.get_layer("output").get_weights()[0], head)
 
 
+@needs_stacking
 def test_only_alike_networks_of_known_layers_are_stacked():
-    for build in (models.lecture_cnn, models.deep_cnn, models.cifar_cnn):
+    for build in (tl_mnist.lecture_cnn, models.deep_cnn):
         assert stacked.alike_groups([build(5, seed) for seed in (1, 2, 3)]) == [[0, 1, 2]]
-    assert stacked.alike_groups([models.lecture_cnn(5, seed, augment=True)
+    assert stacked.alike_groups([cifar_vgg.cifar_cnn("tanh", seed)
+                                 for seed in (1, 2, 3)]) == [[0, 1, 2]]
+    assert stacked.alike_groups([tl_mnist.lecture_cnn(5, seed, augment=True)
                                  for seed in (1, 2)]) == [[0], [1]]
-    assert stacked.alike_groups([models.lecture_cnn(5, seed=1), models.lecture_cnn(4, seed=2),
-                                 models.lecture_cnn(5, seed=3),
-                                 models.lecture_cnn(5, seed=4, activation="tanh")]
+    assert stacked.alike_groups([tl_mnist.lecture_cnn(5, seed=1), tl_mnist.lecture_cnn(4, seed=2),
+                                 tl_mnist.lecture_cnn(5, seed=3),
+                                 lecture_cnn_with_activation("tanh", 5, seed=4)]
                                 ) == [[0, 2], [1], [3]]
-    half_frozen = [models.lecture_cnn(5, seed) for seed in (1, 2)]
+    half_frozen = [tl_mnist.lecture_cnn(5, seed) for seed in (1, 2)]
     transfer.freeze(half_frozen[0].get_layer("conv1"))
     assert stacked.alike_groups(half_frozen) == [[0], [1]]
     spatial = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(2, 3),
@@ -117,26 +141,27 @@ def test_only_alike_networks_of_known_layers_are_stacked():
     not_flat = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(2, 3)])
     for model in (spatial, twice_flat, first_channels, regularized, not_flat):
         assert stacked.stacking_key(model) is None, model.layers
-    shared = models.lecture_cnn(5, seed=1)
+    shared = tl_mnist.lecture_cnn(5, seed=1)
     twin = keras.Sequential([keras.Input((28, 28, 1)), *shared.layers])
-    assert stacked.alike_groups([shared, twin, models.lecture_cnn(5, seed=2)]) == [[0, 2], [1]]
+    assert stacked.alike_groups([shared, twin, tl_mnist.lecture_cnn(5, seed=2)]) == [[0, 2], [1]]
 
 
+@needs_stacking
 def test_alike_trials_stack_and_the_others_train_as_branches_in_the_same_run():
     seeds = [51, 52, 53]
     sets = small_sets(20, seeds)
 
     def build() -> list[keras.Model]:
-        return [models.lecture_cnn(5, seed=51), models.lecture_cnn(5, seed=52, augment=True),
-                models.lecture_cnn(5, seed=53)]
+        return [tl_mnist.lecture_cnn(5, seed=51), tl_mnist.lecture_cnn(5, seed=52, augment=True),
+                tl_mnist.lecture_cnn(5, seed=53)]
 
     alone = build()
     for model, (x, y), seed in zip(alone, sets, seeds):
-        training.fit_side_by_side([model], [x], [y], [seed], epochs=2, batch_size=7)
+        training.fit_side_by_side([model], [x], [y], [seed], FitSettings(epochs=2, batch_size=7))
     together = build()
     assert stacked.alike_groups(together) == [[0, 2], [1]]
     training.fit_side_by_side(together, [x for x, _ in sets], [y for _, y in sets], seeds,
-                              epochs=2, batch_size=7)
+                              FitSettings(epochs=2, batch_size=7))
     for a, b in zip(alone, together):
         assert_same_weights(a, b, atol=1e-5)
 
@@ -145,21 +170,22 @@ def test_side_by_side_falls_back_to_branches_where_they_cannot_stack(monkeypatch
     """The branch-per-trial path (augmentation, VGG heads, no grouped convolution)."""
     seeds = [11, 12, 13]
     sets = small_sets(20, seeds)
-    alone = models.lecture_cnn(5, seed=12)
-    training.fit_side_by_side([alone], [sets[1][0]], [sets[1][1]], [12], epochs=2, batch_size=4)
+    alone = tl_mnist.lecture_cnn(5, seed=12)
+    training.fit_side_by_side([alone], [sets[1][0]], [sets[1][1]], [12],
+                              FitSettings(epochs=2, batch_size=4))
     monkeypatch.setattr(stacked, "stacking_key", lambda model: None)
-    together = [models.lecture_cnn(5, seed=seed) for seed in seeds]
+    together = [tl_mnist.lecture_cnn(5, seed=seed) for seed in seeds]
     assert stacked.alike_groups(together) == [[0], [1], [2]]
     training.fit_side_by_side(together, [x for x, _ in sets], [y for _, y in sets], seeds,
-                              epochs=2, batch_size=4)
+                              FitSettings(epochs=2, batch_size=4))
     assert_same_weights(alone, together[1], atol=1e-5)
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="a TensorFlow build option")
 def test_without_onednn_tensorflow_cannot_train_grouped_convolutions_and_branches_are_used():
-    script = ("import common, keras; from common import stacked, models; "
+    script = ("import common, keras, tl_mnist; from common import stacked; "
               "print(stacked.grouped_conv_trains(), "
-              "stacked.alike_groups([models.lecture_cnn(5, s) for s in (1, 2)]))")
+              "stacked.alike_groups([tl_mnist.lecture_cnn(5, s) for s in (1, 2)]))")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=120,
                           env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"})

@@ -29,7 +29,8 @@ def test_quick_run_writes_json_and_png_and_reuses_its_base(mnist_like_npz, tmp_p
         results = json.load(file)
     assert results["config"]["trials"] == 3 and results["dataset"]["name"] == "mnist"
     assert len(results["accuracies"]["no transfer"]) == len(results["accuracies"]["transfer"]) == 3
-    assert set(results["summary"]["transfer"]) == {"n", "min", "max", "mean", "std", "ci95"}
+    assert set(results["summary"]["transfer"]) == {"n", "min", "max", "mean", "std", "ci95",
+                                                   "lecture_verdict", "at_chance"}
     assert results["complete"] and results["comparisons"][0]["treatment"] == "transfer"
     assert "95% CI of mean" in result.stdout and "transfer vs no transfer: " in result.stdout
     assert {"load", "pretrain", "trials", "total"} <= set(results["timings_s"])

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from common import models, transfer, trials
+import tl_mnist
+from common import data, trials
+from common.settings import FitSettings
 from common.training import epoch_orders, fit_side_by_side
 from conftest import synthetic_digits
 
@@ -12,7 +14,7 @@ def small_sets(count: int, seeds) -> list[tuple[np.ndarray, np.ndarray]]:
     """`count` images of digits 0..4 per trial, each trial its own draw."""
     x, y = synthetic_digits(30, seed=5)
     x, y = x[y < 5, ..., None].astype("float32") / 255, y[y < 5].astype(np.int64)
-    return [(x[i], y[i]) for i in trials.draw_small_sets(y, count // 5, seeds)]
+    return list(data.small_sets((x, y), count, seeds).values())
 
 
 def assert_same_weights(first, second, atol=0.0):
@@ -38,11 +40,11 @@ def test_epoch_orders_need_no_weights_when_batches_divide_evenly():
 def test_a_trial_learns_the_same_alone_or_beside_others():
     seeds = [11, 12, 13]
     sets = small_sets(20, seeds)
-    alone = models.lecture_cnn(5, seed=12)
-    fit_side_by_side([alone], [sets[1][0]], [sets[1][1]], [12], epochs=3, batch_size=4)
-    together = [models.lecture_cnn(5, seed=seed) for seed in seeds]
-    fit_side_by_side(together, [x for x, _ in sets], [y for _, y in sets], seeds, epochs=3,
-                     batch_size=4)
+    alone = tl_mnist.lecture_cnn(5, seed=12)
+    fit_side_by_side([alone], [sets[1][0]], [sets[1][1]], [12], FitSettings(epochs=3, batch_size=4))
+    together = [tl_mnist.lecture_cnn(5, seed=seed) for seed in seeds]
+    fit_side_by_side(together, [x for x, _ in sets], [y for _, y in sets], seeds,
+                     FitSettings(epochs=3, batch_size=4))
     assert_same_weights(alone, together[1], atol=1e-5)
     assert not np.allclose(together[0].get_weights()[0], together[1].get_weights()[0])
 
@@ -52,9 +54,9 @@ def test_same_seeds_reproduce_a_run_exactly():
     runs = []
     for _ in range(2):
         sets = small_sets(15, seeds)
-        built = [models.lecture_cnn(5, seed=seed) for seed in seeds]
-        runs.append(trials.train_and_test(built, sets, sets[0], seeds, epochs=2, batch_size=4,
-                                          label="run"))
+        built = [tl_mnist.lecture_cnn(5, seed=seed) for seed in seeds]
+        runs.append(trials.train_and_test(built, sets, sets[0], seeds,
+                                          FitSettings(epochs=2, batch_size=4), label="run"))
         runs.append(built)
     assert runs[0] == runs[2]
     for first, second in zip(runs[1], runs[3]):
@@ -62,28 +64,30 @@ def test_same_seeds_reproduce_a_run_exactly():
 
 
 @pytest.mark.parametrize("batch_size", [4, 7])
-def test_training_heads_on_cached_features_equals_training_whole_models(batch_size):
-    """The speed-up for transfer: features of the frozen layers computed once."""
+def test_training_heads_on_cached_features_equals_training_whole_models(batch_size, capsys):
+    """The speed-up for transfer: `train_and_test` computes the features of the shared
+    frozen layers once and trains the heads on them; the result is whole-model training's."""
     seeds = [21, 22]
     sets = small_sets(20, seeds)
     test = sets[0]
-    base = models.lecture_cnn(5, seed=99)
-    fit_side_by_side([base], [sets[1][0]], [sets[1][1]], [99], epochs=2, batch_size=4)
-    whole = [transfer.transfer_model(base, 5, seed) for seed in seeds]
-    cached = [transfer.transfer_model(base, 5, seed) for seed in seeds]
+    fit = FitSettings(epochs=4, batch_size=batch_size)
+    base = tl_mnist.lecture_cnn(5, seed=99)
+    fit_side_by_side([base], [sets[1][0]], [sets[1][1]], [99], FitSettings(epochs=2, batch_size=4))
+    whole = [tl_mnist.transfer_model(base, 5, seed) for seed in seeds]
+    cached = [tl_mnist.transfer_model(base, 5, seed) for seed in seeds]
 
-    whole_accuracy = trials.train_and_test(whole, sets, test, seeds, epochs=4,
-                                           batch_size=batch_size, label="whole")
-    cached_accuracy = trials.train_heads_on_features(cached, sets, test, seeds, epochs=4,
-                                                     batch_size=batch_size, label="cached",
-                                                     say=lambda line: None)
+    # the whole models side by side, no features cached (the engine's inner step)
+    whole_records = trials.train_and_score(whole, sets, test, seeds, fit, validate=False,
+                                           label="whole")
+    capsys.readouterr()
+    cached_records = trials.train_and_test(cached, sets, test, seeds, fit, label="cached")
+    assert "features of the frozen layers" in capsys.readouterr().out  # it did cache
     for a, b in zip(whole, cached):
         assert_same_weights(a, b, atol=1e-5)
-    assert whole_accuracy == cached_accuracy
+    assert whole_records == cached_records
     # Dropout really was active while training: without it the weights would differ
-    no_dropout = transfer.transfer_model(base, 5, seeds[0])
+    no_dropout = tl_mnist.transfer_model(base, 5, seeds[0])
     no_dropout.get_layer("dropout").rate = 0.0
-    trials.train_and_test([no_dropout], sets[:1], test, seeds[:1], epochs=4,
-                          batch_size=batch_size, label="no dropout")
+    trials.train_and_test([no_dropout], sets[:1], test, seeds[:1], fit, label="no dropout")
     assert not np.allclose(no_dropout.get_layer("output").get_weights()[0],
                            whole[0].get_layer("output").get_weights()[0], atol=1e-4)

@@ -8,8 +8,10 @@ import pytest
 import keras
 from keras import layers
 
-from common import checkpoints, models, transfer
+import tl_mnist
+from common import checkpoints, transfer
 from common.cli import UserInputError
+from common.settings import FitSettings
 from common.training import fit_side_by_side
 from conftest import synthetic_digits
 
@@ -17,7 +19,7 @@ from conftest import synthetic_digits
 @pytest.fixture(scope="module")
 def base() -> keras.Model:
     """An (untrained) lecture CNN for the 5 even digits."""
-    return models.lecture_cnn(5, seed=3)
+    return tl_mnist.lecture_cnn(5, seed=3)
 
 
 def weights_of(layer_list):
@@ -29,7 +31,7 @@ def test_lecture_cnn_has_the_lectures_parameter_count(base):
 
 
 def test_transfer_model_has_the_lectures_trainable_counts(base):
-    model = transfer.transfer_model(base, 5, seed=0)
+    model = tl_mnist.transfer_model(base, 5, seed=0)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     frozen = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
     assert (trainable, frozen) == (8_005, 18_816)
@@ -38,7 +40,7 @@ def test_transfer_model_has_the_lectures_trainable_counts(base):
 
 
 def test_transfer_model_copies_layers_and_weights_but_shares_nothing(base):
-    model = transfer.transfer_model(base, 5, seed=0)
+    model = tl_mnist.transfer_model(base, 5, seed=0)
     copied, originals = transfer.hidden_layers(model), transfer.hidden_layers(base)
     assert not {id(layer) for layer in copied} & {id(layer) for layer in originals}
     for a, b in zip(weights_of(copied), weights_of(originals)):
@@ -48,8 +50,8 @@ def test_transfer_model_copies_layers_and_weights_but_shares_nothing(base):
 
 
 def test_copied_dropout_gets_the_trials_own_seed(base):
-    first = transfer.transfer_model(base, 5, seed=0).get_layer("dropout")
-    second = transfer.transfer_model(base, 5, seed=1).get_layer("dropout")
+    first = tl_mnist.transfer_model(base, 5, seed=0).get_layer("dropout")
+    second = tl_mnist.transfer_model(base, 5, seed=1).get_layer("dropout")
     assert first.seed != second.seed != base.get_layer("dropout").seed
 
 
@@ -59,13 +61,13 @@ def test_training_moves_the_head_only_and_leaves_base_and_its_file_alone(base, t
     digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
     loaded = checkpoints.load_model(path)
     base_before = weights_of(transfer.hidden_layers(loaded))
-    model = transfer.transfer_model(loaded, 5, seed=0)
+    model = tl_mnist.transfer_model(loaded, 5, seed=0)
     frozen_before = weights_of(transfer.hidden_layers(model))
     head_before = model.get_layer("output").get_weights()[0].copy()
 
     x, y = synthetic_digits(10, seed=0)
-    fit_side_by_side([model], [x[y < 5, ..., None] / 255.0], [y[y < 5]], [0], epochs=2,
-                     batch_size=4)
+    fit_side_by_side([model], [x[y < 5, ..., None] / 255.0], [y[y < 5]], [0],
+                     FitSettings(epochs=2, batch_size=4))
 
     for a, b in zip(frozen_before, weights_of(transfer.hidden_layers(model))):
         np.testing.assert_array_equal(a, b)
@@ -76,7 +78,7 @@ def test_training_moves_the_head_only_and_leaves_base_and_its_file_alone(base, t
 
 
 def test_split_body_head_cuts_before_the_first_random_or_trainable_layer(base):
-    model = transfer.transfer_model(base, 5, seed=0)
+    model = tl_mnist.transfer_model(base, 5, seed=0)
     body, head = transfer.split_body_head(model)
     assert [layer.name for layer in transfer.model_layers(body)] == \
         ["conv1", "pool1", "conv2", "pool2", "flatten"]
@@ -85,12 +87,13 @@ def test_split_body_head_cuts_before_the_first_random_or_trainable_layer(base):
 
 
 def test_hidden_layers_skip_the_input_layer_of_a_functional_model():
-    inputs = keras.Input((8,))
-    hidden = layers.Dense(4, name="hidden")(inputs)
+    inputs = keras.Input((28, 28, 1))
+    hidden = layers.Flatten(name="flatten")(layers.Conv2D(4, 3, name="conv")(inputs))
     functional = keras.Model(inputs, layers.Dense(2, name="out")(hidden))
     assert isinstance(functional.layers[0], layers.InputLayer)
-    assert [layer.name for layer in transfer.hidden_layers(functional)] == ["hidden"]
-    assert transfer.transfer_model(functional, 3, seed=0).count_params() == 8 * 4 + 4 + 4 * 3 + 3
+    assert [layer.name for layer in transfer.hidden_layers(functional)] == ["conv", "flatten"]
+    conv, output = 3 * 3 * 4 + 4, 26 * 26 * 4 * 3 + 3
+    assert tl_mnist.transfer_model(functional, 3, seed=0).count_params() == conv + output
 
 
 def test_freeze_and_unfreeze_keep_batchnorm_in_inference_mode():
@@ -108,7 +111,7 @@ def test_legacy_h5_loads(base, tmp_path):
     path = str(tmp_path / "mnist_5_15.h5")
     base.save(path)
     loaded = checkpoints.load_model(path, "--base", (28, 28, 1))
-    model = transfer.transfer_model(loaded, 5, seed=0)
+    model = tl_mnist.transfer_model(loaded, 5, seed=0)
     assert model.count_params() == 26_821
 
 

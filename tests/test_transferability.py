@@ -10,8 +10,11 @@ import sys
 import numpy as np
 import pytest
 
+import tl_mnist
 import transferability
 from common import cli, models, transfer
+from common.experiment import Experiment
+from common.settings import FitSettings
 from common.training import fit_side_by_side
 from conftest import ROOT, synthetic_digits
 
@@ -85,7 +88,7 @@ def test_training_moves_only_the_fresh_layers_when_frozen_and_never_the_source(s
                                        frozen=False)
     fresh = {name: weights(frozen, name) for name in ["conv4", "dense1", "output"]}
     x, y = odd_digits(40)
-    fit_side_by_side([frozen, tuned], [x, x], [y, y], [1, 1], epochs=1, batch_size=8)
+    fit_side_by_side([frozen, tuned], [x, x], [y, y], [1, 1], FitSettings(epochs=1, batch_size=8))
     for name in LAYERS[:3]:
         assert same(weights(frozen, name), before[name]), name  # frozen: not moved
         assert not same(weights(tuned, name), before[name]), name  # fine-tuned: moved
@@ -102,19 +105,25 @@ def test_n_outside_one_to_l_is_a_clear_error(source, n):
 
 def test_another_architecture_or_a_shared_model_is_a_clear_error(source):
     with pytest.raises(ValueError, match="build the target with the source's architecture"):
-        transfer.copy_first_layers(source, models.lecture_cnn(5, seed=7), 1, frozen=True)
+        transfer.copy_first_layers(source, tl_mnist.lecture_cnn(5, seed=7), 1, frozen=True)
     with pytest.raises(ValueError, match="build the target with the source's architecture"):
         transfer.copy_first_layers(source, models.deep_cnn(5, seed=7, hidden=64), 5, frozen=True)
     with pytest.raises(ValueError, match="shares layer objects"):
         transfer.copy_first_layers(source, source, 1, frozen=True)
 
 
-def test_groups_hold_the_four_models_of_an_n_unless_b_is_large():
+def test_each_model_type_is_one_call_unless_b_is_large():
     small = transferability.option_groups(trials=3, b_size=1000)
-    assert small[2] == (3, ["3AnB-frozen", "3AnB-fine-tuned", "3BnB-frozen", "3BnB-fine-tuned"])
+    assert small == [(model, [1, 2, 3, 4, 5]) for model in transferability.MODELS]
     large = transferability.option_groups(trials=3, b_size=30_508)  # the whole half
-    assert len(small) == 5 and len(large) == 20 and large[1] == (1, ["1AnB-fine-tuned"])
-    assert [o for _, group in small for o in group] == [o for _, group in large for o in group]
+    assert large[:3] == [("AnB-frozen", [1, 2]), ("AnB-frozen", [3, 4]), ("AnB-frozen", [5])]
+    assert all(3 * 30_508 * len(ns) <= transferability.GROUP_IMAGES for _, ns in large)
+    huge = transferability.option_groups(trials=10, b_size=30_508)  # over the cap: one n each
+    assert len(huge) == 20 and huge[1] == ("AnB-frozen", [2])
+    for groups in (small, large, huge):  # every option exactly once, model type by type
+        assert [transferability.option_name(n, model) for model, ns in groups for n in ns] == \
+            [transferability.option_name(n, model) for model in transferability.MODELS
+             for n in range(1, 6)]
 
 
 def test_main_writes_the_table_json_and_png_and_resumes(mnist_like_npz, tmp_path, capsys):
@@ -133,11 +142,13 @@ def test_main_writes_the_table_json_and_png_and_resumes(mnist_like_npz, tmp_path
     assert len(written["summary"]) == 20 and "3AnB-frozen" in written["summary"]
     assert [(c["baseline"], c["treatment"]) for c in written["comparisons"]] == \
         [(f"{n}BnB-frozen", f"{n}AnB-frozen") for n in range(1, 6)]
+    assert written["path"] == "engine" and written["layers"] == LAYERS
     assert written["bases"]["A"]["test_accuracy_on_A"] > 0.2
     assert len(written["bases"]["B"]["test_accuracy_on_B"]) == 1
     assert written["b_training_images"] == 200
     assert {"config", "dataset", "device", "environment", "seeds", "accuracies"} <= set(written)
-    assert "AnB-fine-tuned" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "AnB-fine-tuned" in out and "n=5 dense1" in out and "5AnB-frozen vs 5BnB-frozen" in out
 
     again = transferability.main(dataclasses.replace(config, resume=True))
     out = capsys.readouterr().out
@@ -163,3 +174,37 @@ def test_quick_run_in_a_subprocess(mnist_like_npz, tmp_path):
     assert (tmp_path / "results" / "transferability.json").is_file()
     assert (tmp_path / "results" / "transferability.png").is_file()
     assert list((tmp_path / "saved_models").glob("transferability_mnist_B_100img_*.keras"))
+
+
+def test_plain_code_and_engine_agree_trial_by_trial(mnist_like_npz, tmp_path):
+    """--plain (the bases' `pretrain`, each network's `one_trial`) and the engine (bases and
+    networks side by side, stacked) give every trial the same accuracy. Two trials, so
+    the nBnB networks copy from two different baseBs; two options only, for time."""
+    dataset = transferability.data.load_mnist(mnist_like_npz, "auto")
+    accuracies = {}
+    for plain in (True, False):
+        config = transferability.Config(data=mnist_like_npz, out=str(tmp_path / f"{plain}"),
+                                        models_dir=str(tmp_path / f"{plain}"), trials=2,
+                                        epochs=2, batch_size=25, target_size=50, test_size=60,
+                                        plain=plain)
+        a_train, _, b_pool, b_test = transferability.task_sets(dataset, config)
+        run = Experiment("transferability", config, dataset, transferability.one_trial)
+        b_sets = transferability.b_training_sets(b_pool, 50, run.all_seeds)
+        fit = FitSettings(epochs=2, batch_size=25)
+        base_fit = FitSettings(epochs=1, batch_size=50)
+        base_a = transferability.base_networks(run, "A", {0: a_train}, base_fit, config,
+                                               dataset.name)[0]
+        bases_b = transferability.base_networks(run, "B", b_sets, base_fit, config,
+                                                dataset.name)
+        networks = {**transferability.transferred_networks("BnB-frozen", [2], run.seeds,
+                                                          base_a, bases_b),
+                    **transferability.transferred_networks("AnB-fine-tuned", [4], run.seeds,
+                                                          base_a, bases_b)}
+        run.trials(networks, b_sets, b_test, fit, cache_features=False)
+        accuracies[plain] = run.finished()
+    assert list(accuracies[True]) == ["2BnB-frozen", "4AnB-fine-tuned"]
+    for option, by_seed in accuracies[True].items():
+        assert list(by_seed) == [0, 1], option
+        np.testing.assert_allclose(list(by_seed.values()),
+                                   list(accuracies[False][option].values()), atol=1e-6,
+                                   err_msg=option)

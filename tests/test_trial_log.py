@@ -12,7 +12,8 @@ import time
 import pytest
 
 import tl_mnist
-from common import cli, trial_log
+from common import cli, data, trial_log, trials
+from common.experiment import Experiment
 from conftest import ROOT
 
 CONFIG = {"epochs": 5, "seed": 0, "trials": 3, "out": "results"}
@@ -128,10 +129,14 @@ def test_a_config_becomes_the_flags_that_give_it_back():
 
 def test_ctrl_c_ends_with_the_summary_of_the_finished_trials(mnist_like_npz, tmp_path,
                                                               monkeypatch, capsys):
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
+    engine = trials.train_and_test
 
-    monkeypatch.setattr(tl_mnist, "train_with_transfer", interrupted)
+    def interrupted_in_option_2(models, *args, **kwargs):  # Ctrl-C while "transfer" trains
+        if kwargs.get("label", args[5] if len(args) > 5 else "").startswith("transfer"):
+            raise KeyboardInterrupt
+        return engine(models, *args, **kwargs)
+
+    monkeypatch.setattr(trials, "train_and_test", interrupted_in_option_2)
     config = tl_mnist.Config(data=mnist_like_npz, trials=2, epochs=2, pretrain_epochs=1,
                              small_size=10, out=str(tmp_path), models_dir=str(tmp_path))
     with pytest.raises(KeyboardInterrupt):
@@ -250,8 +255,14 @@ def test_more_trials_on_resume_train_only_the_new_ones_with_the_same_results(
 
 
 def test_jobs_with_a_shard_is_refused_before_anything_is_written(tmp_path):
-    config = tl_mnist.Config(jobs=2, shard="1/2")
-    log = trial_log.TrialLog(str(tmp_path / "x.trials.jsonl"), "x", CONFIG, False)
+    config = tl_mnist.Config(jobs=2, shard="1/2", out=str(tmp_path / "out"))
+    dataset = data.load_digits_as_mnist()
     with pytest.raises(cli.UserInputError, match="--jobs 2 with --shard 1/2"):
-        trial_log.run_trials(log, config, "tl_mnist.py", lambda: None)
+        Experiment("tl_mnist", config, dataset, tl_mnist.one_trial)
     assert not os.listdir(tmp_path)
+
+
+def test_a_shard_without_trials_is_refused(tmp_path):
+    config = tl_mnist.Config(trials=2, shard="3/3", out=str(tmp_path / "out"))
+    with pytest.raises(cli.UserInputError, match="--shard 3/3: no trial falls to this shard"):
+        Experiment("tl_mnist", config, data.load_digits_as_mnist(), tl_mnist.one_trial)

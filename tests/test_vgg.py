@@ -20,6 +20,7 @@ from keras import layers
 import cifar_vgg
 import mnist_vgg
 from common import cli, data, training, trials, vgg
+from common.settings import FitSettings
 from conftest import ROOT
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -34,7 +35,7 @@ EXPECTED_TRAINABLE = {"plain": 2_565, "dropout": 2_565, "dense512": 265_221,
 def base() -> keras.Model:
     """The one VGG16 of this module: random weights, frozen. Tests must not train it."""
     keras.utils.set_random_seed(0)
-    return vgg.vgg16_base("none")
+    return vgg.pretrained_base("vgg16", "none")
 
 
 def random_images(count: int, seed: int, shape=(32, 32, 3)) -> np.ndarray:
@@ -109,16 +110,19 @@ def test_vgg16_preprocess_is_caffe_mode_on_a_copy_for_uint8_and_unit_floats():
     kept = images.copy()
     expected = images[..., ::-1].astype("float32") - np.array([103.939, 116.779, 123.68],
                                                                dtype="float32")
-    np.testing.assert_allclose(vgg.vgg16_preprocess(images), expected, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(vgg.preprocess(images, "vgg16"), expected, rtol=0, atol=1e-4)
     np.testing.assert_array_equal(images, kept)
-    np.testing.assert_allclose(vgg.vgg16_preprocess(images.astype("float32") / 255), expected,
-                               rtol=0, atol=1e-3)
+    np.testing.assert_allclose(vgg.preprocess(images.astype("float32") / 255, "vgg16"),
+                               expected, rtol=0, atol=1e-3)
 
 
-def test_base_features_preprocess_exactly_once(base):
+def test_body_features_of_preprocessed_images_preprocess_exactly_once(base):
+    """The scripts preprocess once (`vgg.preprocess`, in `mnist_vgg.to_vgg_input` and
+    cifar_vgg.main); the engine's `trials.body_features` then runs the base as it is."""
     images = random_images(5, seed=2)
     kept = images.copy()
-    features = vgg.base_features(base, images, batch_size=2)  # batches of 2, 2 and 1
+    features = trials.body_features(base, vgg.preprocess(images, "vgg16"),
+                                    batch_size=2)  # batches of 2, 2 and 1
     once = keras.applications.vgg16.preprocess_input(images.astype("float32"))
     twice = keras.applications.vgg16.preprocess_input(once.copy())
     expected = keras.ops.convert_to_numpy(base(once, training=False))
@@ -169,7 +173,7 @@ def test_unknown_head_variant_is_a_user_error():
 
 @pytest.mark.parametrize("variant", list(vgg.HEAD_VARIANTS))
 def test_transfer_model_trains_only_its_head(base, variant):
-    model = vgg.transfer_model(base, variant, 5, seed=3)
+    model = mnist_vgg.transfer_model(base, variant, seed=3)  # 5 classes: the odd digits
     assert model.layers[0] is base
     assert base.trainable_weights == [] and not any(w.trainable for w in base.weights)
     assert trainable_count(model) == EXPECTED_TRAINABLE[variant]
@@ -179,11 +183,11 @@ def test_transfer_model_trains_only_its_head(base, variant):
 
 
 def test_fit_leaves_the_frozen_base_unchanged_and_trains_the_head(base):
-    model = vgg.transfer_model(base, "dense512", 5, seed=4)
+    model = mnist_vgg.transfer_model(base, "dense512", seed=4)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     base_before = base.get_weights()
     head_before = head_weights(model)
-    x = vgg.vgg16_preprocess(random_images(8, seed=3))
+    x = vgg.preprocess(random_images(8, seed=3), "vgg16")
     model.fit(x, np.arange(8) % 5, batch_size=4, epochs=1, verbose=0)  # two steps
     for before, after in zip(base_before, base.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
@@ -193,32 +197,33 @@ def test_fit_leaves_the_frozen_base_unchanged_and_trains_the_head(base):
 
 
 @pytest.mark.parametrize("batch_size", [4, 5])
-def test_training_heads_on_cached_features_equals_training_whole_models(base, batch_size):
+def test_training_heads_on_cached_features_equals_training_whole_models(base, batch_size,
+                                                                         capsys):
     """What the scripts rely on: VGG16's features computed once give the same heads."""
     seed = 7
-    x = vgg.vgg16_preprocess(random_images(12, seed=5))
+    x = vgg.preprocess(random_images(12, seed=5), "vgg16")
     y = np.arange(12) % 5
-    test = (vgg.vgg16_preprocess(random_images(10, seed=6)), np.arange(10) % 5)
-    whole = vgg.transfer_model(base, "dense512", 5, seed)
-    cached = vgg.transfer_model(base, "dense512", 5, seed)
+    test = (vgg.preprocess(random_images(10, seed=6), "vgg16"), np.arange(10) % 5)
+    fit = FitSettings(epochs=2, batch_size=batch_size)
+    whole = mnist_vgg.transfer_model(base, "dense512", seed)
+    cached = mnist_vgg.transfer_model(base, "dense512", seed)
     initial = head_weights(whole)
     for a, b in zip(initial, head_weights(cached), strict=True):
         np.testing.assert_array_equal(a, b)
 
-    training.fit_side_by_side([whole], [x], [y], [seed], epochs=2, batch_size=batch_size)
+    training.fit_side_by_side([whole], [x], [y], [seed], fit)
     whole_accuracy = training.accuracies([whole], *test)
-    cached_accuracy = trials.train_heads_on_features([cached], [(x, y)], test, [seed], 2,
-                                                     batch_size, label="t",
-                                                     say=lambda line: None)
+    capsys.readouterr()
+    cached_records = trials.train_and_test([cached], [(x, y)], test, [seed], fit, label="t")
+    assert "features of the frozen layers" in capsys.readouterr().out  # it did cache
     for a, b in zip(head_weights(whole), head_weights(cached), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    assert whole_accuracy == cached_accuracy
+    assert whole_accuracy == [record["accuracy"] for record in cached_records]
     assert not np.allclose(initial[0], head_weights(whole)[0])  # the heads did train
     # Dropout was active in both: without it the head learns something else
-    no_dropout = vgg.transfer_model(base, "dense512", 5, seed)
+    no_dropout = mnist_vgg.transfer_model(base, "dense512", seed)
     no_dropout.get_layer("dropout2").rate = 0.0
-    trials.train_heads_on_features([no_dropout], [(x, y)], test, [seed], 2, batch_size,
-                                   label="no dropout", say=lambda line: None)
+    trials.train_and_test([no_dropout], [(x, y)], test, [seed], fit, label="no dropout")
     assert not np.allclose(head_weights(no_dropout)[0], head_weights(whole)[0], atol=1e-4)
 
 
@@ -226,7 +231,7 @@ def test_training_heads_on_cached_features_equals_training_whole_models(base, ba
 
 def test_missing_weights_file_names_the_flag():
     with pytest.raises(FileNotFoundError, match="--weights /nonexistent.h5"):
-        vgg.vgg16_base("/nonexistent.h5")
+        vgg.pretrained_base("vgg16", "/nonexistent.h5")
 
 
 @pytest.mark.filterwarnings("ignore:Skipping nested container")
@@ -234,17 +239,17 @@ def test_a_file_that_is_not_vgg16_weights_is_a_user_error(tmp_path):
     text = tmp_path / "w.h5"
     text.write_text("not weights\n")
     with pytest.raises(cli.UserInputError, match="--weights .*w.h5: not VGG16 weights"):
-        vgg.vgg16_base(str(text))
+        vgg.pretrained_base("vgg16", str(text))
     other = keras.Sequential([keras.Input((4,)), layers.Dense(3)])
     other.save_weights(tmp_path / "other.weights.h5")
     with pytest.raises(cli.UserInputError, match="not VGG16 weights"):
-        vgg.vgg16_base(str(tmp_path / "other.weights.h5"))
+        vgg.pretrained_base("vgg16", str(tmp_path / "other.weights.h5"))
 
 
 def test_a_vgg16_weights_file_loads(base, tmp_path):
     path = str(tmp_path / vgg.VGG16_NOTOP_FILE)  # the legacy .h5 format of Keras's file
     base.save(path)
-    loaded = vgg.vgg16_base(path)
+    loaded = vgg.pretrained_base("vgg16", path)
     assert loaded.trainable_weights == []
     for a, b in zip(base.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -14,8 +14,10 @@ import pytest
 import keras
 from keras import layers
 
+import mnist_vgg
+import tl_mnist
 import visualize
-from common import checkpoints, cli, models, vgg
+from common import checkpoints, cli, vgg
 from conftest import ROOT
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -29,7 +31,7 @@ OFFLINE = {name: "http://127.0.0.1:9" for name in ("http_proxy", "https_proxy",
 def cnn_path(tmp_path_factory) -> str:
     """The lecture's CNN (untrained; its layers are what matters), saved as .keras."""
     path = str(tmp_path_factory.mktemp("models") / "cnn.keras")
-    checkpoints.save_model(models.lecture_cnn(5, seed=3), path, {"config": {}})
+    checkpoints.save_model(tl_mnist.lecture_cnn(5, seed=3), path, {"config": {}})
     return path
 
 
@@ -62,7 +64,7 @@ def test_mosaic_places_each_tile_in_rows_with_gaps():
 
 
 def test_feature_maps_are_the_conv_layers_outputs_and_activity_counts_them():
-    model = models.lecture_cnn(5, seed=1)
+    model = tl_mnist.lecture_cnn(5, seed=1)
     images = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")
     maps = visualize.feature_maps(model, images)
     assert [layer.name for layer, _ in maps] == ["conv1", "conv2"]
@@ -78,13 +80,13 @@ def test_feature_maps_are_the_conv_layers_outputs_and_activity_counts_them():
 
 
 def test_vgg16_nested_in_a_sequential_gives_the_same_maps_as_vgg16_alone():
-    base = vgg.vgg16_base("none")
-    whole = vgg.transfer_model(base, "plain", 10, seed=0)  # Sequential: VGG16, Flatten, Dense
-    images = vgg.vgg16_preprocess(np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3),
-                                                                    dtype=np.uint8))
+    base = vgg.pretrained_base("vgg16", "none")
+    whole = mnist_vgg.transfer_model(base, "plain", seed=0)  # Sequential: VGG16, Flatten, Dense
+    images = vgg.preprocess(np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3),
+                                                              dtype=np.uint8), "vgg16")
     alone, nested = visualize.feature_maps(base, images), visualize.feature_maps(whole, images)
     assert len(nested) == len(alone) == 13 == len(visualize.conv_layers(whole))
-    assert visualize.uses_vgg_input(whole) and not visualize.uses_vgg_input(models.lecture_cnn())
+    assert visualize.uses_vgg_input(whole) and not visualize.uses_vgg_input(tl_mnist.lecture_cnn(5))
     for (layer, maps), (same_layer, same_maps) in zip(alone, nested):
         assert layer is same_layer
         np.testing.assert_allclose(maps, same_maps, rtol=1e-5, atol=1e-4)
