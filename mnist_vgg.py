@@ -162,14 +162,14 @@ def main(config: Config) -> dict:
 
     # 3. New heads on the frozen base, every variant and trial (the engine: side by side,
     # on the base's features computed once)
-    heads = {variant: [transfer_model(base, variant, seed, config.augment, config.noise)
-                       for seed in run.seeds]
-             for variant in variants if variant in vgg.HEAD_VARIANTS}
+    transfer_models = {variant: [transfer_model(base, variant, seed, config.augment,
+                                                config.noise) for seed in run.seeds]
+                       for variant in variants if variant in vgg.HEAD_VARIANTS}
     for variant in variants:
         print(f"  head {variant}: {(vgg.HEAD_VARIANTS | CLASSIC_HEADS)[variant]}")
-    for models in list(heads.values())[:1]:
+    for models in list(transfer_models.values())[:1]:
         models[0].summary()
-    run.trials(heads, small_sets, test, config.fit_settings(config.epochs, config.batch_size),
+    run.trials(transfer_models, small_sets, test, config.fit_settings(config.epochs, config.batch_size),
                config.fine_tuning, config.feature_cache)
     run.classic_trials({v: v for v in variants if v in CLASSIC_HEADS},
                        [transfer_model(base, "plain", seed) for seed in run.seeds], small_sets,

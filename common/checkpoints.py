@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 
 import keras
 
@@ -38,20 +39,27 @@ def record_path(model_path: str) -> str:
     return os.path.splitext(model_path)[0] + ".json"
 
 
-def save_model(model: keras.Model, path: str, record: dict) -> None:
-    """Saves `model` to `path` (.keras) and `record` beside it, each atomically."""
+def atomic_save(path: str, save: Callable[[str], None]) -> None:
+    """Calls `save(temporary)` to write a file next to `path`, then renames it to `path`;
+    a failed or interrupted save leaves no partial file and the old `path` as it was."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".keras")
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-",
+                                         suffix=os.path.splitext(path)[1])
     os.close(handle)
     try:
-        model.save(temporary)
+        save(temporary)
         os.chmod(temporary, READABLE)
         os.replace(temporary, path)
     except BaseException:  # a failed or interrupted save: remove the partial file, re-raise
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+
+
+def save_model(model: keras.Model, path: str, record: dict) -> None:
+    """Saves `model` to `path` (.keras) and `record` beside it, each atomically."""
+    atomic_save(path, model.save)
     atomic_write_text(record_path(path), json.dumps(record, indent=2) + "\n")
     print(f"  saved {path}")
 

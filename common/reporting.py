@@ -4,12 +4,11 @@ matplotlib is imported inside the plotting function only, so that importing this
 module (and every script's `--help`) stays fast.
 """
 
+import functools
 import json
 import math
-import os
 import platform
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 import keras
 
 from common import stats
-from common.checkpoints import READABLE, atomic_write_text
+from common.checkpoints import atomic_save, atomic_write_text
 
 
 def percent_range(low: float, high: float) -> str:
@@ -240,18 +239,7 @@ def plot_trials(path: str, results: Mapping[str, Sequence[float]],
 
 def save_figure(figure: Any, path: str, dpi: int = 120) -> None:
     """Saves a matplotlib figure as a PNG through a temporary file and a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            figure.savefig(file, format="png", dpi=dpi)
-        os.chmod(temporary, READABLE)
-        os.replace(temporary, path)
-    except BaseException:  # a failed or interrupted save: remove the partial file, re-raise
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    atomic_save(path, functools.partial(figure.savefig, format="png", dpi=dpi))
 
 
 def history_curves(trials: Sequence[dict], key: str) -> np.ndarray | None:
