@@ -58,3 +58,15 @@ def pytest_runtest_setup(item):
 
     if not stacked.grouped_conv_trains():
         pytest.skip(NEEDS_STACKING_REASON)
+
+
+@pytest.fixture(scope="session")
+def cifar_like_npz(tmp_path_factory) -> str:
+    """An .npz in Keras's CIFAR-10 layout: 8 training and 5 test images per class, 32x32x3."""
+    path = tmp_path_factory.mktemp("cifar") / "cifar_like.npz"
+    arrays = {}
+    for split, per_class, seed in (("train", 8, 3), ("test", 5, 4)):
+        x, y = synthetic_digits(per_class, seed, shape=(32, 32))
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = np.repeat(x[..., None], 3, axis=-1), y
+    np.savez(path, **arrays)
+    return str(path)

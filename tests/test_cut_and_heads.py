@@ -31,18 +31,6 @@ def base() -> keras.Model:
     return vgg.pretrained_base("vgg16", "none")
 
 
-@pytest.fixture(scope="module")
-def cifar_like_npz(tmp_path_factory) -> str:
-    """CIFAR-10-shaped synthetic data: 8 training and 5 test images per class."""
-    path = tmp_path_factory.mktemp("cifar") / "cifar_like.npz"
-    arrays = {}
-    for split, per_class, seed in (("train", 8, 3), ("test", 5, 4)):
-        x, y = synthetic_digits(per_class, seed, shape=(32, 32))
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = np.repeat(x[..., None], 3, axis=-1), y
-    np.savez(path, **arrays)
-    return str(path)
-
-
 def layer_ids(model: keras.Model) -> set[int]:
     return {id(layer) for layer in transfer.sublayers(model)}
 

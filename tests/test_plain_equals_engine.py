@@ -13,7 +13,6 @@ import cifar_vgg
 import mnist_vgg
 import tl_mnist
 from common import cli
-from conftest import synthetic_digits
 
 
 def both_paths(script, argv: list[str], tmp_path) -> tuple[dict, dict]:
@@ -62,18 +61,6 @@ def test_mnist_vgg_plain_code_and_engine_agree(mnist_like_npz, tmp_path):
             np.testing.assert_allclose(plain_run["val_accuracy"], engine_run["val_accuracy"],
                                        atol=1e-6)
             np.testing.assert_allclose(plain_run["val_loss"], engine_run["val_loss"], rtol=1e-3)
-
-
-@pytest.fixture(scope="module")
-def cifar_like_npz(tmp_path_factory) -> str:
-    """CIFAR-10-shaped synthetic data: 6 training and 5 test images per class."""
-    path = tmp_path_factory.mktemp("cifar") / "cifar_like.npz"
-    arrays = {}
-    for split, per_class, seed in (("train", 6, 3), ("test", 5, 4)):
-        x, y = synthetic_digits(per_class, seed, shape=(32, 32))
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = np.repeat(x[..., None], 3, axis=-1), y
-    np.savez(path, **arrays)
-    return str(path)
 
 
 def test_cifar_vgg_plain_code_and_engine_agree(cifar_like_npz, tmp_path):
