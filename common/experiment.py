@@ -221,8 +221,8 @@ class Experiment:
         for (option, seed), first in zip(needed, firsts):
             self.record(option, seed, first, todo)
         if fine_tune:
-            _, seconds = trials.fine_tune_and_test(models, sets, test, seeds, fine_tune,
-                                                   self.validate)
+            seconds = trials.fine_tune_and_test(models, sets, test, seeds, fine_tune,
+                                                self.validate)
             for (option, seed), first, second in zip(needed, firsts, seconds):
                 self.record(option + FINE_TUNED, seed, joined(first, second), todo)
 

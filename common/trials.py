@@ -198,13 +198,13 @@ def classic_and_test(kind: str, models: Sequence[keras.Model], train_sets: Seque
 
 def fine_tune_and_test(models: Sequence[keras.Model], train_sets: Sequence[Examples],
                        test: Examples, seeds: Sequence[int], stage: FineTune,
-                       validate: bool = False) -> tuple[list[keras.Model], list[dict]]:
+                       validate: bool = False) -> list[dict]:
     """The second stage for every trial at once: the fast equivalent of
     `one_trial(transfer.fine_tuning_copy(model, stage), train_set, test, stage.fit, seed)`.
+    The trained `models` stay as they are.
 
     Returns:
-        (the fine-tuned copies, one record per trial as `train_and_test` gives).
+        One record per trial, as `train_and_test` gives.
     """
     copies = [fine_tuning_copy(model, stage) for model in models]
-    return copies, train_and_score(copies, train_sets, test, seeds, stage.fit, validate,
-                                   "fine-tune")
+    return train_and_score(copies, train_sets, test, seeds, stage.fit, validate, "fine-tune")
