@@ -6,9 +6,9 @@ the validation data after every epoch and the final evaluation, so the curves sh
 small CNN overfitting. Here transfer from ImageNet helps: the photographs it learned
 from are close to CIFAR-10's.
 
-    python cifar_vgg.py                          # every run, 3 trials each
+    python cifar_vgg.py                          # every option, 3 trials each
     python cifar_vgg.py --quick --weights none   # a complete tiny run (under a minute)
-    python cifar_vgg.py --data cifar10.npz --runs cnn_tanh,vgg16
+    python cifar_vgg.py --data cifar10.npz --options cnn_tanh,vgg16
     python cifar_vgg.py --base mobilenetv2 --fine-tune 10 --augment   # beyond the lecture
 
 The lecture: 40.0–41.4% from scratch with tanh, 36.4–38.8% with ReLU, 37.3–38.5% with
@@ -22,21 +22,27 @@ Results: results/cifar_vgg.json and results/cifar_vgg.png; finished trials are k
 in results/cifar_vgg.trials.jsonl (--resume goes on from them).
 """
 
+import functools
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 
-import common  # noqa: F401  (quiets TensorFlow's start-up messages before keras loads)
+from common import startup
+
+startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_BACKEND
 import keras
 from keras import layers
-from common import cli, data, transfer, vgg
-from common.classic import CLASSIC_HEADS
-from common.device import configure_device
-from common.experiment import Experiment
-from common.models import augmentation, dropout, seeded
-from common.settings import FitSettings
-from common.training import in_seeded_order
+
+from common import engine
+from common.lesson import bases, data, plain, transfer
+from common.lesson.classic import CLASSIC_HEADS
+from common.lesson.networks import augmentation, dropout, seeded
+from common.lesson.orders import in_seeded_order
+from common.lesson.settings import FitSettings
+from common.runs import cli, summary
+from common.runs.device import configure_device
+from common.runs.trial_log import TrialLog
 
 SCRATCH_RUNS = {"cnn_tanh": "tanh", "cnn_relu": "relu", "cnn_sigmoid": "sigmoid"}
 LECTURE = {"cnn_tanh": (0.400, 0.414), "cnn_relu": (0.364, 0.388),
@@ -47,40 +53,41 @@ LECTURE = {"cnn_tanh": (0.400, 0.414), "cnn_relu": (0.364, 0.388),
 class Config(cli.RunFlags, cli.TrainingFlags):
     """The lecture's protocol; every field is a command-line flag."""
 
-    trials: int = cli.option(3, "trials per run; trial k uses seed --seed + k", minimum=1)
-    runs: str = cli.option("all", "comma-separated runs: " + ", ".join(SCRATCH_RUNS)
-                           + " and the --base (vgg16) (all: every one)")
-    epochs: int = cli.option(60, "epochs of training (the lecture gives none; with raw pixels, "
-                             "60 brings all three CNN rows near its ranges: docs/results.md)",
-                             group="training", minimum=1)
-    batch_size: int = cli.option(32, "batch size", group="training", minimum=1)
+    trials: int = cli.shared("trials", 3)
+    # the CNNs from scratch, and the transfer, named after its --base (vgg16)
+    options: str = cli.shared("options", "all", names=(*SCRATCH_RUNS, "BASE"))
+    seed: int = cli.shared("seed", 0)
+    data: str | None = cli.shared("data", None)
     per_class: int = cli.option(100, "training images per class and trial", group="data",
                                 minimum=1)
-    seed: int = cli.option(0, "base seed (trial k uses seed + k)", minimum=0)
-    data: str | None = cli.option(None, "an .npz of CIFAR-10: x_train, y_train, x_test, y_test "
-                                  "(Keras's layout) or the lecture's training_inputs, "
-                                  "training_labels, test_inputs, test_labels", group="data")
-    test_size: int = cli.option(0, "use at most this many test images (0: all 10,000)",
-                                group="data", minimum=0)
-    base: str = cli.option("vgg16", "the pretrained network (the lecture's: vgg16), each with "
-                           "its own preprocessing", group="model", choices=tuple(vgg.BASES))
-    weights: str = cli.option("imagenet", "the base's weights: imagenet (Keras's cache or a "
-                              "download), a weights file, or none (random: not transfer)",
-                              group="model")
-    head: str = cli.option("dense512_nodrop", "the head on the base (the lecture's: Dense(512) "
-                           "then Dense(10)), or a classic classifier on the base's features",
-                           group="model", choices=(*vgg.HEAD_VARIANTS, *CLASSIC_HEADS))
-    feature_cache: str | None = cli.option(None, "keep the base's features in this folder, "
-                                           "so a second run skips computing them", group="model")
-    cut: str = cli.option("", "end the base at this layer instead of its top, e.g. "
-                          "block3_pool or block4_pool of VGG16", group="model")
+    test_size: int = cli.shared("test_size", 0)
     pixels: str = cli.option("raw", "the CNNs' input: raw (0..255, as the lecture's slide "
                              "loads them; with [0, 1] the sigmoid CNN does not learn) or unit "
                              "(pixels / 255, in [0, 1])", group="data", choices=("raw", "unit"))
-    out: str = cli.option("results", "folder for cifar_vgg.json and cifar_vgg.png",
-                          group="output")
-    quick: bool = cli.option(False, "a complete tiny run: 1 trial, 3 epochs, 20 images per "
-                             "class, 1,000 test images", group="output")
+    base: str = cli.shared("base", "vgg16", choices=tuple(bases.BASES))
+    weights: str = cli.shared("weights", "imagenet")
+    head: str = cli.option("dense512_nodrop", "the head on the base (the lecture's: Dense(512) "
+                           "then Dense(10)), or a classic classifier on the base's features",
+                           group="model", choices=(*bases.HEAD_VARIANTS, *CLASSIC_HEADS))
+    cut: str = cli.shared("cut", "")
+    feature_cache: str | None = cli.shared("feature_cache", None)
+    epochs: int = cli.shared("epochs", 60)  # the lecture gives none: docs/results.md
+    batch_size: int = cli.shared("batch_size", 32)
+    out: str = cli.shared("out", "results")
+    quick: bool = cli.shared("quick", False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.head in CLASSIC_HEADS and self.augment:
+            raise cli.UserInputError(
+                f"--augment with the {self.head} head: a classic classifier learns from the "
+                "frozen layers' features of the real images, which augmentation would change "
+                "every epoch; drop one")
+        chosen = cli.choose_names(self.options, (*SCRATCH_RUNS, self.base), "--options")
+        if self.head in CLASSIC_HEADS and chosen == [self.base] and self.fine_tune != "0":
+            raise cli.UserInputError(f"--fine-tune {self.fine_tune} with only the {self.head} "
+                                     "head: a classic classifier has no second stage; add a "
+                                     "dense head, or drop --fine-tune")
 
 
 # (20 images per class: the size of the CIFAR-10 sample shipped for offline --quick runs)
@@ -115,14 +122,14 @@ def vgg16_base(config: Config) -> keras.Model:
     """The lecture's base: VGG16 trained on ImageNet, without its top (include_top=False),
     each of its layers frozen. (--base and --weights pick another network or weights.)"""
     if config.base == "vgg16" and config.weights == "imagenet":
-        with vgg.download_errors("vgg16"):  # offline: one clear line, not a traceback
+        with bases.download_errors("vgg16"):  # offline: one clear line, not a traceback
             base = keras.applications.VGG16(include_top=False, weights="imagenet",
                                             input_shape=(32, 32, 3))
     else:
-        base = vgg.pretrained_base(config.base, config.weights, seed=config.seed)
+        base = bases.pretrained_base(config.base, config.weights, seed=config.seed)
     for layer in base.layers:
         layer.trainable = False
-    base = vgg.cut(base, config.cut)
+    base = bases.cut(base, config.cut)
     # A bad --fine-tune fails now, before any training.
     transfer.check_fine_tune(base, config.fine_tuning)
     return base
@@ -131,11 +138,13 @@ def vgg16_base(config: Config) -> keras.Model:
 def transfer_model(base: keras.Model, head: str, seed: int, augment: bool = False,
                    noise: float = 0.0) -> keras.Sequential:
     """The frozen base and a new head: the lecture's Dense(512) and Dense(10) output
-    (--head picks another of vgg.HEAD_VARIANTS)."""
-    new_head = vgg.head(head, base.outputs[0].shape[1:], 10, seed)
+    (--head picks another of bases.HEAD_VARIANTS; a classic head learns from the
+    frozen base's features, and the model carries a plain output layer)."""
+    new_head = bases.head("output" if head in CLASSIC_HEADS else head,
+                          base.outputs[0].shape[1:], 10, seed)
     return keras.Sequential([keras.Input((32, 32, 3)),
                              # (noise on the base's own pixel scale)
-                             *([augmentation(seed, True, noise=vgg.noise_scale(base) * noise)]
+                             *([augmentation(seed, True, noise=bases.noise_scale(base) * noise)]
                                if augment else []),
                              base, *new_head.layers], name=f"{base.name}_{head}_seed{seed}")
 
@@ -161,62 +170,89 @@ def cnn_input(images: np.ndarray, pixels: str) -> np.ndarray:
     return unit if pixels == "unit" else 255.0 * unit
 
 
+def cnn_inputs(small_sets: dict, test: tuple, pixels: str) -> tuple[dict, tuple]:
+    """Every trial's training set and the test set as the CNNs' input (`cnn_input`)."""
+    return ({seed: (cnn_input(x, pixels), y) for seed, (x, y) in small_sets.items()},
+            (cnn_input(test[0], pixels), test[1]))
+
+
+def vgg_inputs(small_sets: dict, test: tuple, base: str) -> tuple[dict, tuple]:
+    """Every trial's training set and the test set as the --base's input (its own
+    preprocessing, `bases.preprocess`)."""
+    return ({seed: (bases.preprocess(x, base), y) for seed, (x, y) in small_sets.items()},
+            (bases.preprocess(test[0], base), test[1]))
+
+
+def lecture_ranges(config: Config, options: list[str]) -> dict:
+    """The lecture's ranges for the options it measured: the CNN rows always, the base's
+    only for its own protocol (ImageNet's VGG16, uncut, with the Dense(512) head)."""
+    lectures_transfer = bases.is_lectures_base(config) and config.head == "dense512_nodrop"
+    return {name: LECTURE[name] for name in options if name in LECTURE
+            and (name in SCRATCH_RUNS or lectures_transfer)}
+
+
 def main(config: Config) -> dict:
-    runs = cli.choose_names(config.runs, (*SCRATCH_RUNS, config.base), "--runs")
-    print(f"cifar_vgg: {', '.join(runs)}, {config.trials} trials each, device "
+    options = cli.choose_names(config.options, (*SCRATCH_RUNS, config.base), "--options")
+    print(f"cifar_vgg: {', '.join(options)}, {config.trials} trials each, device "
           f"{configure_device()}")
     keras.utils.set_random_seed(config.seed)
+    clock = summary.Stopwatch()
 
     # 1. CIFAR-10: 100 training images per class for each trial, the test set as validation
     dataset = data.load_cifar10(config.data, config.quick)
+    print(dataset.announcement())
     test = data.subsample(dataset.x_test, dataset.y_test, config.test_size, config.seed)
-    run = Experiment("cifar_vgg", config, dataset, one_trial, validate=True)
+    log = TrialLog("cifar_vgg", config, dataset)  # each trial on disk as it ends; --resume
     small_sets = data.small_sets((dataset.x_train, dataset.y_train), 10 * config.per_class,
-                                 run.all_seeds, data.CIFAR10_CLASSES, "--per-class")
+                                 log.all_seeds, data.CIFAR10_CLASSES, "--per-class")
     print(f"  {10 * config.per_class:,} training images per trial ({config.per_class} per "
           f"class), {len(test[1]):,} test images (validation after every epoch, and the test)")
     # The base is built now, so that a bad --weights, --cut or --fine-tune fails before
     # the CNNs train.
-    base = vgg16_base(config) if config.base in runs else None
+    base = vgg16_base(config) if config.base in options else None
+    clock.lap("load")
 
-    # 2. No transfer: the lecture's CNN from scratch, with each hidden activation
-    fit = config.fit_settings(config.epochs, config.batch_size)
-    for run_name in [name for name in runs if name in SCRATCH_RUNS]:
-        scale = 1.0 if config.pixels == "unit" else 255.0
-        cnns = [cifar_cnn(SCRATCH_RUNS[run_name], seed, config.augment, scale * config.noise)
-                for seed in run.seeds]
-        run.trials({run_name: cnns}, {seed: (cnn_input(x, config.pixels), y)
-                                      for seed, (x, y) in small_sets.items()},
-                   (cnn_input(test[0], config.pixels), test[1]), fit)
+    # Which code trains each option's trials: the plain Keras code above, trial after
+    # trial (--plain), or the fast engine, which gives the same accuracies (tested).
+    train_trials = (functools.partial(plain.trial_by_trial, one_trial) if config.plain
+                    else functools.partial(engine.train_trials, validate=True,
+                                           feature_cache=config.feature_cache))
+    with log.until_interrupted():  # Ctrl-C: on to the summary of the finished trials
+        # 2. No transfer: the lecture's CNN from scratch, with each hidden activation
+        cnn_sets, cnn_test = cnn_inputs(small_sets, test, config.pixels)
+        for option in [name for name in options if name in SCRATCH_RUNS]:
+            noise = (1.0 if config.pixels == "unit" else 255.0) * config.noise  # input scale
+            cnns = {seed: cifar_cnn(SCRATCH_RUNS[option], seed, config.augment, noise)
+                    for seed in log.todo(option)}
+            log.record(option, train_trials(cnns, cnn_sets, cnn_test, config.fit, label=option))
 
-    # 3. Transfer: the frozen base with a new head (the engine: on the base's features)
-    if base is not None:
-        keras_head = "plain" if config.head in CLASSIC_HEADS else config.head  # (its front)
-        models = [transfer_model(base, keras_head, seed, config.augment, config.noise)
-                  for seed in run.seeds]
-        models[0].summary()
-        vgg_sets = {seed: (vgg.preprocess(x, config.base), y)
-                    for seed, (x, y) in small_sets.items()}
-        vgg_test = (vgg.preprocess(test[0], config.base), test[1])
-        if config.head in CLASSIC_HEADS:
-            run.classic_trials({config.base: config.head}, models, vgg_sets, vgg_test,
-                               config.feature_cache)
-        else:
-            run.trials({config.base: models}, vgg_sets, vgg_test, fit,
-                       config.fine_tuning, config.feature_cache)
+        # 3. Transfer: the frozen base with a new head (the engine: on the base's features)
+        if base is not None:
+            classic = config.head in CLASSIC_HEADS  # scikit-learn fits these on both paths
+            option, fine_tune = config.base, None if classic else config.fine_tuning
+            vgg_sets, vgg_test = vgg_inputs(small_sets, test, config.base)
+            transfer_model(base, config.head, config.seed).summary()
+            models = {seed: transfer_model(base, config.head, seed, config.augment, config.noise)
+                      for seed in log.todo(*transfer.stage_names(option, fine_tune))}
+            log.record(option, engine.classic_trials(config.head, models, vgg_sets, vgg_test,
+                                                     config.feature_cache) if classic else
+                       train_trials(models, vgg_sets, vgg_test, config.fit, label=option))
+            if fine_tune:
+                log.record(option + transfer.FINE_TUNED, train_trials(
+                    transfer.fine_tuning_copies(models, fine_tune), vgg_sets, vgg_test,
+                    fine_tune.fit, label=option + transfer.FINE_TUNED), after=option)
 
-    # 4. Compare with the lecture (and with the first run), and draw the curves
-    lecture = {name: LECTURE[name] for name in runs if name in LECTURE and (
-        name in SCRATCH_RUNS or (config.weights == "imagenet" and not config.cut
-                                 and config.head == "dense512_nodrop"))}
-    control = f"*** {config.base} ran with random weights: a control, not transfer"
-    title = "test accuracy on CIFAR-10" + (f", {vgg.base_line(config)}" if base else "")
-    return run.finish(title, lecture, trials_plot=False, num_classes=10,
-                      extra={"weights": vgg.weights_label(config.weights),
-                             "cut": config.cut or None, "pixels": config.pixels},
-                      notes=[control] if config.weights == "none" and base is not None else [])
+    # 4. Compare with the lecture (and with the first option), and draw the curves
+    results = summary.compare(log, lecture_ranges(config, options), num_classes=10)
+    title = "test accuracy on CIFAR-10" + (f", {bases.base_line(config)}" if base else "")
+    return summary.write_summary(
+        log, results, title, config.training_line(options != [config.base]
+                                                  or config.head not in CLASSIC_HEADS),
+        summary.plot_trials_and_curves(log, results, title, trials_plot=False), clock,
+        extra={"weights": bases.weights_label(config.weights), "cut": config.cut or None,
+               "pixels": config.pixels},
+        notes=bases.control_notes(config) if base is not None else [])
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run_script(main, cli.parse_config(Config, None, __doc__, QUICK), "cifar_vgg.py",
-                             stop_at_epoch_end=True))
+    sys.exit(cli.run_script(main, cli.parse_config(Config, None, __doc__, QUICK), "cifar_vgg.py"))

@@ -31,9 +31,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# `common` imports TensorFlow on import (to quiet its start-up); a few seconds we accept
-# to share the scripts' flags and one-line errors rather than copy them.
-from common import checkpoints, cli, stats
+# The scripts' flags and one-line errors, and their verdicts; none of it loads Keras or
+# TensorFlow, so a report takes a blink.
+from common.files import atomic_write_text
+from common.runs import cli, stats, tables
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 LECTURE_ORDER = ("tl_mnist", "mnist_vgg", "cifar_vgg")  # the lecture's three experiments
@@ -50,8 +51,7 @@ class Config:
 
     results: str = cli.option("results", "folder of result JSONs (the scripts' --out)",
                               group="input")
-    out: str | None = cli.option(None, "folder for report.html and report.md; None: the "
-                                 "--results folder", group="output")
+    out: str | None = cli.shared("out", None)  # report.html and report.md; None: --results
     title: str = cli.option("Transfer learning: results", "the page's title", group="output")
 
 
@@ -242,12 +242,12 @@ def seed_list(seeds: Any) -> str:
     return ", ".join(map(plain, seeds))
 
 
-def verdict(mean: Any, lecture: tuple[float, float] | None) -> str:
-    """Whether our mean lies within, above or below the lecture's min–max."""
+def verdict(mean: Any, lecture: tuple[float, float] | None, chance: Any = None) -> str:
+    """Whether our mean lies within, above or below the lecture's min–max, or "at
+    chance" (the scripts' own verdict, `tables.lecture_verdict`)."""
     if lecture is None or not is_number(mean):
         return MISSING
-    low, high = lecture
-    return "above" if mean > high else "below" if mean < low else "within"
+    return tables.lecture_verdict(mean, lecture, chance if is_number(chance) else None)
 
 
 # 3. One function per section of an experiment
@@ -357,7 +357,7 @@ def statistics_section(run: Run) -> list[Block]:
     for name, stats in run.result["summary"].items():
         stats = stats if isinstance(stats, dict) else {}
         lecture = ranges.get(name)
-        where = verdict(stats.get("mean"), lecture)
+        where = verdict(stats.get("mean"), lecture, run.result.get("chance"))
         if name in ranges and lecture is None and random_weights(run):
             where = f"{MISSING} (random weights)"
         std = decimal(100 * stats["std"], 1) if is_number(stats.get("std")) else MISSING
@@ -575,8 +575,8 @@ def main(config: Config) -> tuple[str, str]:
     # 2. Lay out the page once, then write it as HTML and as Markdown
     blocks = document(runs, skipped, config.results)
     html_path, md_path = os.path.join(out, "report.html"), os.path.join(out, "report.md")
-    checkpoints.atomic_write_text(html_path, render_html(config.title, blocks))
-    checkpoints.atomic_write_text(md_path, render_markdown(config.title, blocks,
+    atomic_write_text(html_path, render_html(config.title, blocks))
+    atomic_write_text(md_path, render_markdown(config.title, blocks,
                                                            os.path.abspath(out)))
     print(f"report of {len(runs)} result{'s' if len(runs) != 1 else ''}: wrote {html_path} "
           f"and {md_path}")

@@ -19,33 +19,41 @@ results/tl_mnist.trials.jsonl the moment it finishes, so an interrupted run goes
 with --resume.
 """
 
+import functools
 import hashlib
 import math
 import os
 import sys
 from dataclasses import dataclass
 
-import common  # noqa: F401  (quiets TensorFlow's start-up messages before keras loads)
+from common import startup
+
+startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_BACKEND
 import keras
 from keras import layers
-from common import checkpoints, cli, data, transfer
-from common.classic import CLASSIC_HEADS
-from common.device import configure_device
-from common.experiment import Experiment
-from common.models import augmentation, dropout, seeded
-from common.settings import FitSettings
-from common import training
-from common.training import in_seeded_order
+
+from common import engine, files
+from common.lesson import data, plain, saved_models, transfer
+from common.lesson.classic import CLASSIC_HEADS
+from common.lesson.networks import augmentation, dropout, seeded
+from common.lesson.orders import in_seeded_order
+from common.lesson.settings import FitSettings
+from common.runs import cli, summary
+from common.runs.device import configure_device
+from common.runs.trial_log import TrialLog
 
 EVEN_DIGITS, ODD_DIGITS = data.EVEN_DIGITS, data.ODD_DIGITS  # the big and the small task
 MNIST_BIG_IMAGES = 29_492  # even digits in MNIST's training set
 LECTURE = {"no transfer": (0.840, 0.873), "transfer": (0.910, 0.926)}
-# The new layers put on the copied, frozen hidden layers (--heads); the first is the
-# lecture's. The classic ones are scikit-learn classifiers on the frozen layers' output.
+# The compared options (--options): the CNN from scratch, then the new layers put on
+# the copied, frozen hidden layers; the first head is the lecture's. The classic ones
+# are scikit-learn classifiers on the frozen layers' output.
 HEADS = {"output": "a new Dense(5) softmax output layer (the lecture's)",
          "dense128": "a new Dense(128, relu) -> Dropout(0.5) -> Dense(5) softmax",
          "logreg": "logistic regression on the frozen layers' output (scikit-learn)",
          "linear_svm": "a linear SVM on the frozen layers' output (scikit-learn)"}
+OPTIONS = ("no_transfer", *HEADS)
+TITLE = "test accuracy on digits 1,3,5,7,9"  # what the summary's accuracies are of
 DIGITS_NOTE = ("*** digits: not MNIST. These small, clean digits leave little room for a gain; "
                "pass --data mnist.npz for the lecture's experiment.")
 
@@ -54,38 +62,42 @@ DIGITS_NOTE = ("*** digits: not MNIST. These small, clean digits leave little ro
 class Config(cli.RunFlags, cli.TrainingFlags):
     """The lecture's protocol; every field is a command-line flag."""
 
-    trials: int = cli.option(15, "trials per option; trial k uses seed --seed + k", minimum=1)
-    epochs: int = cli.option(100, "epochs of training on the small set", group="training",
-                             minimum=1)
-    batch_size: int = cli.option(4, "batch size on the small set", group="training", minimum=1)
+    trials: int = cli.shared("trials", 15)
+    options: str = cli.shared("options", "no_transfer,output", names=OPTIONS)
+    seed: int = cli.shared("seed", 0)
+    data: str | None = cli.shared("data", None)
+    dataset: str = cli.shared("dataset", "auto", choices=("auto", "mnist", "digits"))
+    small_size: int = cli.shared("small_size", 100)
+    big_size: int = cli.option(0, "use at most this many big-set images (0: all)",
+                               group="data", minimum=0)
+    test_size: int = cli.shared("test_size", 0)
+    base_file: str | None = cli.shared("base_file", None)
+    models_dir: str = cli.shared("models_dir", "saved_models")
+    retrain: bool = cli.shared("retrain", False)
+    epochs: int = cli.shared("epochs", 100)
+    batch_size: int = cli.shared("batch_size", 4)
     pretrain_epochs: int = cli.option(
         15, "epochs of pretraining on the big set (on the digits fallback: the same number "
         "of steps as this many epochs on MNIST)", group="training", minimum=1)
     pretrain_batch_size: int = cli.option(128, "batch size of pretraining", group="training",
                                           minimum=1)
-    small_size: int = cli.option(100, "target training images per trial, the same number "
-                                 "from each odd digit", group="data", minimum=5)
-    seed: int = cli.option(0, "base seed (pretraining uses it; trial k uses seed + k)",
-                           minimum=0)
-    data: str | None = cli.option(None, "an .npz with x_train, y_train, x_test, y_test "
-                                  "(Keras's mnist.npz layout)", group="data")
-    dataset: str = cli.option("auto", "mnist: MNIST or fail; digits: scikit-learn's bundled "
-                              "digits; auto: MNIST if available, else digits", group="data",
-                              choices=("auto", "mnist", "digits"))
-    big_size: int = cli.option(0, "use at most this many big-set images (0: all)",
-                               group="data", minimum=0)
-    test_size: int = cli.option(0, "use at most this many test images per task (0: all)",
-                                group="data", minimum=0)
-    heads: str = cli.option("output", "comma-separated heads on the frozen layers, each an "
-                            "option of its own: " + ", ".join(HEADS), group="model")
-    base: str | None = cli.option(None, "a pretrained model to use as is (.keras, or the "
-                                  "lecture's .h5) instead of pretraining", group="model")
-    retrain: bool = cli.option(False, "pretrain anew even if a matching saved model exists",
-                               group="model")
-    models_dir: str = cli.option("saved_models", "folder of pretrained models", group="model")
-    out: str = cli.option("results", "folder for tl_mnist.json and tl_mnist.png", group="output")
-    quick: bool = cli.option(False, "a complete tiny run: 3 trials, 5 epochs, 1 pretraining "
-                             "epoch, 2,000 big and 500 test images", group="output")
+    out: str = cli.shared("out", "results")
+    quick: bool = cli.shared("quick", False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        chosen = cli.choose_names(self.options, OPTIONS, "--options")
+        classic = [name for name in chosen if name in CLASSIC_HEADS]
+        if classic and self.augment:
+            raise cli.UserInputError(
+                f"--augment with the {', '.join(classic)} head: a classic classifier learns "
+                "from the frozen layers' features of the real images, which augmentation "
+                "would change every epoch; drop one")
+        if self.fine_tune != "0" and not set(chosen) - {"no_transfer", *CLASSIC_HEADS}:
+            only = f"only the {', '.join(classic)} head" if classic else "no transfer head"
+            raise cli.UserInputError(f"--fine-tune {self.fine_tune} with {only}: a classic "
+                                     "classifier has no second stage; add a dense head, or "
+                                     "drop --fine-tune")
 
 
 QUICK = {"trials": 3, "epochs": 5, "pretrain_epochs": 1, "big_size": 2000, "test_size": 500}
@@ -128,7 +140,7 @@ def transfer_model(pretrained: keras.Model, num_classes: int, seed: int,
                    augment: bool = False, head: str = "output",
                    noise: float = 0.0) -> keras.Sequential:
     """The lecture's transfer model: the pretrained hidden layers, copied and frozen
-    (trainable = False), and a new Dense output layer for the new task (--heads
+    (trainable = False), and a new Dense output layer for the new task (--options
     dense128: a new hidden layer before it).
 
     The layers are copies with the pretrained weights, so training a trial's model never
@@ -192,71 +204,109 @@ def saved_base(config: Config, dataset: data.Dataset, big: tuple) -> tuple[str, 
                          "data_sha1": hashlib.sha1(big[0].tobytes()).hexdigest()}}
     size = f"_{len(big[1])}img" if config.big_size else ""
     name = f"{dataset.name}_5_{config.pretrain_epochs}{size}.keras"
-    return config.base or os.path.join(config.models_dir, name), record
+    return config.base_file or os.path.join(config.models_dir, name), record
+
+
+def pretrained_cnn(config: Config, dataset: data.Dataset, big: tuple) -> tuple[keras.Model, dict]:
+    """The lecture's CNN trained on the big task: --base-file as it is, else the saved
+    model of the same settings, else trained now (`pretrain`, or the engine's same
+    training), saved and loaded back (`model.save`, `keras.models.load_model`).
+
+    Returns:
+        The model, and what the JSON records of it (file, settings, trained now?).
+    """
+    path, record = saved_base(config, dataset, big)
+    with files.one_process_at_a_time(path):  # --jobs: one pretrains, the others reuse it
+        base = saved_models.reusable_model(path, record, config.base_file is not None,
+                                           config.retrain, data.MNIST_SHAPE)
+        trained_now = base is None
+        if trained_now:
+            base = lecture_cnn(len(EVEN_DIGITS), seed=config.seed)
+            fit = pretraining_settings(config, dataset, len(big[1]))
+            print(f"  pretraining on {len(big[1]):,} images: {fit.epochs} epochs, batch "
+                  f"{fit.batch_size}")
+            if config.plain:
+                pretrain(base, big, fit, config.seed)
+            else:  # the same training, faster (tests/test_plain_equals_engine.py)
+                engine.pretrain({config.seed: base}, {config.seed: big}, fit)
+            saved_models.save_model(base, path, record)  # model.save(path), atomically
+            base = keras.models.load_model(path, compile=False)
+    return base, {"path": path, **record, "trained_now": trained_now}
+
+
+def task_sets(dataset: data.Dataset, config: Config) -> tuple[tuple, tuple, tuple, tuple]:
+    """The big task's training and test images (even digits), the small task's pool and
+    test images (odd digits), labels 0..4 and pixels in [0, 1]; --big-size and
+    --test-size subsets drawn by --seed."""
+    seed = config.seed
+    return (data.task_images(dataset.x_train, dataset.y_train, EVEN_DIGITS, config.big_size, seed),
+            data.task_images(dataset.x_test, dataset.y_test, EVEN_DIGITS, config.test_size, seed),
+            data.task_images(dataset.x_train, dataset.y_train, ODD_DIGITS),
+            data.task_images(dataset.x_test, dataset.y_test, ODD_DIGITS, config.test_size, seed))
 
 
 def main(config: Config) -> dict:
-    heads = cli.choose_names(config.heads, HEADS, "--heads")
+    options = cli.choose_names(config.options, OPTIONS, "--options")
     print(f"tl_mnist: {config.trials} trials per option, device {configure_device()}")
     keras.utils.set_random_seed(config.seed)
+    clock = summary.Stopwatch()
 
     # 1. Load MNIST and split it into the two tasks (labels 0..4, pixels in [0, 1])
     dataset = data.load_mnist(config.data, config.dataset)
-    seed = config.seed  # draws the --big-size and --test-size subsets
-    big = data.task_images(dataset.x_train, dataset.y_train, EVEN_DIGITS, config.big_size, seed)
-    big_test = data.task_images(dataset.x_test, dataset.y_test, EVEN_DIGITS, config.test_size,
-                                seed)
-    pool = data.task_images(dataset.x_train, dataset.y_train, ODD_DIGITS)
-    test = data.task_images(dataset.x_test, dataset.y_test, ODD_DIGITS, config.test_size, seed)
-    run = Experiment("tl_mnist", config, dataset, one_trial)
-    small_sets = data.small_sets(pool, config.small_size, run.all_seeds, data.ODD_DIGIT_NAMES)
+    print(dataset.announcement())
+    big, big_test, pool, test = task_sets(dataset, config)
+    log = TrialLog("tl_mnist", config, dataset)  # each trial on disk as it ends; --resume
+    small_sets = data.small_sets(pool, config.small_size, log.all_seeds, data.ODD_DIGIT_NAMES)
     print(f"  big task (digits 0,2,4,6,8): {len(big[1]):,} training, {len(big_test[1]):,} "
           f"test images\n  small task (digits 1,3,5,7,9): {config.small_size} training "
           f"images per trial, {len(test[1]):,} test images")
-    run.phase_done("load")
+    clock.lap("load")
 
     # 2. The big task: the lecture's CNN trained on the even digits, saved, loaded back
-    path, record = saved_base(config, dataset, big)
-    base = checkpoints.reusable_model(path, record, config.base is not None, config.retrain,
-                                      data.MNIST_SHAPE)
-    trained_now = base is None
-    if trained_now:
-        base = lecture_cnn(len(EVEN_DIGITS), seed=config.seed)
-        run.pretrain(pretrain, [base], [big], pretraining_settings(config, dataset, len(big[1])),
-                     [config.seed])
-        checkpoints.save_model(base, path, record)  # model.save(path), atomically
-        base = keras.models.load_model(path, compile=False)
+    base, base_record = pretrained_cnn(config, dataset, big)
     base.summary()  # 26,821 parameters, all trainable
-    base_accuracy = training.accuracies([base], *big_test)[0]
+    base_accuracy = engine.accuracies([base], *big_test)[0]
     print(f"  pretrained model: {100 * base_accuracy:.1f}% on the big task's test images")
+    transfer_model(base, len(ODD_DIGITS), config.seed).summary()  # 18,816 frozen, 8,005 not
     fine_tune = config.fine_tuning
     transfer.check_fine_tune(transfer.hidden_layers(base), fine_tune)  # fails now, not later
-    run.phase_done("pretrain")
+    clock.lap("pretrain")
 
-    # 3. Option 1, no transfer: the CNN from scratch on each trial's 100 images
-    fit = config.fit_settings(config.epochs, config.batch_size)
-    scratch = [lecture_cnn(len(ODD_DIGITS), seed, config.augment, config.noise)
-               for seed in run.seeds]
-    run.trials({"no transfer": scratch}, small_sets, test, fit)
+    # Which code trains each option's trials: the plain Keras code above, trial after
+    # trial (--plain), or the fast engine, which gives the same accuracies (tested).
+    train_trials = (functools.partial(plain.trial_by_trial, one_trial) if config.plain
+                    else engine.train_trials)
+    with log.until_interrupted():  # Ctrl-C: on to the summary of the finished trials
+        # 3. Option 1, no transfer: the CNN from scratch on each trial's 100 images
+        if "no_transfer" in options:
+            scratch = {seed: lecture_cnn(len(ODD_DIGITS), seed, config.augment, config.noise)
+                       for seed in log.todo("no transfer")}
+            log.record("no transfer", train_trials(scratch, small_sets, test, config.fit,
+                                                   label="no transfer"))
 
-    # 4. Option 2, transfer: the hidden layers copied and frozen, a new output layer
-    # (--heads: other new layers, or a classic classifier on the frozen layers' output)
-    transferred = {head: [transfer_model(base, len(ODD_DIGITS), seed, config.augment, head,
-                                         config.noise) for seed in run.seeds]
-                   for head in heads}
-    transferred[heads[0]][0].summary()  # the lecture's: 18,816 frozen, 8,005 trainable
-    run.trials({option_name(head): transferred[head] for head in heads
-                if head not in CLASSIC_HEADS}, small_sets, test, fit, fine_tune)
-    run.classic_trials({option_name(head): head for head in heads if head in CLASSIC_HEADS},
-                       transferred[heads[0]], small_sets, test)
+        # 4. Option 2, transfer: the hidden layers copied and frozen, a new output layer
+        # (--options: other new layers, or a classic classifier on the frozen layers' output)
+        for head in [name for name in options if name in HEADS]:
+            option, classic = option_name(head), head in CLASSIC_HEADS  # (scikit-learn's)
+            stage = None if classic else fine_tune
+            models = {seed: transfer_model(base, len(ODD_DIGITS), seed, config.augment, head,
+                                           config.noise)
+                      for seed in log.todo(*transfer.stage_names(option, stage))}
+            log.record(option, engine.classic_trials(head, models, small_sets, test) if classic
+                       else train_trials(models, small_sets, test, config.fit, label=option))
+            if stage:
+                log.record(option + transfer.FINE_TUNED, train_trials(
+                    transfer.fine_tuning_copies(models, stage), small_sets, test, stage.fit,
+                    label=option + transfer.FINE_TUNED), after=option)
 
     # 5. Compare
-    return run.finish("test accuracy on digits 1,3,5,7,9", LECTURE, num_classes=5,
-                      extra={"base": {"path": path, **record, "trained_now": trained_now,
-                                      "big_task_test_accuracy": base_accuracy}},
-                      notes=[DIGITS_NOTE] if dataset.name == "digits" else [])
+    results = summary.compare(log, LECTURE, num_classes=5)
+    figures = summary.plot_trials_and_curves(log, results, TITLE)
+    return summary.write_summary(log, results, TITLE, config.training_line(), figures, clock,
+                                 extra={"base": {**base_record, "big_task_test_accuracy":
+                                                 base_accuracy}},
+                                 notes=[DIGITS_NOTE] if dataset.name == "digits" else [])
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run_script(main, cli.parse_config(Config, None, __doc__, QUICK), "tl_mnist.py",
-                             stop_at_epoch_end=True))
+    sys.exit(cli.run_script(main, cli.parse_config(Config, None, __doc__, QUICK), "tl_mnist.py"))

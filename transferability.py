@@ -42,26 +42,32 @@ as many n as fit in memory) is kept in results/transferability.trials.jsonl at o
 with the same settings and data.
 """
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-import common  # noqa: F401  (quiets TensorFlow's start-up messages before keras loads)
+from common import startup
+
+startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_BACKEND
 import keras
-from common import checkpoints, cli, data, models, stats, training, transfer, trials
-from common.device import configure_device
-from common.experiment import Experiment
-from common.settings import FitSettings
-from common.training import in_seeded_order
+
+from common import engine, files
+from common.lesson import data, networks, plain, saved_models, transfer
+from common.lesson.orders import in_seeded_order
+from common.lesson.settings import FitSettings
+from common.runs import cli, stats, summary, tables
+from common.runs.device import configure_device
+from common.runs.trial_log import TrialLog, trial_seeds
 
 TASK_A, TASK_B = data.EVEN_DIGITS, data.ODD_DIGITS
 MODELS = ("AnB-frozen", "AnB-fine-tuned", "BnB-frozen", "BnB-fine-tuned")  # rows of the table
-LAYERS = ("conv1", "conv2", "conv3", "conv4", "dense1")  # models.deep_cnn's transferable layers
+LAYERS = ("conv1", "conv2", "conv3", "conv4", "dense1")  # networks.deep_cnn's transferable layers
 # The networks of one `run.trials` call train side by side, each with its own copy of its
 # B images in memory. Above this many images in one call (~630 MB of 28x28 floats), a
 # model type's n = 1..5 are spread over several calls.
@@ -73,34 +79,32 @@ DIGITS_NOTE = "*** digits: not MNIST; pass --data mnist.npz for the real study."
 class Config(cli.RunFlags):
     """The study's settings; every field is a command-line flag."""
 
-    trials: int = cli.option(3, "trials per model and n; trial k uses seed --seed + k", minimum=1)
-    epochs: int = cli.option(2, "epochs on B, for baseB and every transferred network alike "
-                             "(as Yosinski et al.)", group="training", minimum=1)
-    source_epochs: int = cli.option(2, "epochs of training baseA on A", group="training",
-                                    minimum=1)
-    batch_size: int = cli.option(128, "batch size, for every network", group="training", minimum=1)
-    learning_rate: float = cli.option(0.001, "Adam's learning rate, for every network "
-                                      "(0.001: Keras's default)", group="training", minimum=1e-7)
+    trials: int = cli.shared("trials", 3)
+    seed: int = cli.shared("seed", 0)
+    data: str | None = cli.shared("data", None)
+    dataset: str = cli.shared("dataset", "auto", choices=("auto", "mnist", "digits"))
     target_size: int = cli.option(0, "B training images per trial, the same number from each odd "
                                   "digit, drawn per trial (0: the whole half, ~30,500)",
                                   group="data", minimum=0)
     source_size: int = cli.option(0, "use at most this many A training images (0: all ~29,500)",
                                   group="data", minimum=0)
-    test_size: int = cli.option(0, "use at most this many test images per task (0: all)",
-                                group="data", minimum=0)
-    seed: int = cli.option(0, "base seed (trial k uses seed + k)", minimum=0)
-    data: str | None = cli.option(None, "an .npz with x_train, y_train, x_test, y_test "
-                                  "(Keras's mnist.npz layout)", group="data")
-    dataset: str = cli.option("auto", "mnist: MNIST or fail; digits: scikit-learn's bundled "
-                              "digits; auto: MNIST if available, else digits", group="data",
-                              choices=("auto", "mnist", "digits"))
-    retrain: bool = cli.option(False, "train the bases anew even if matching saved ones exist",
-                               group="model")
-    models_dir: str = cli.option("saved_models", "folder of the saved base networks",
-                                 group="model")
-    out: str = cli.option("results", "folder for transferability.json and .png", group="output")
-    quick: bool = cli.option(False, "a complete tiny run: 1 trial, 5 epochs, batch 100, 1,000 A "
-                             "images, 100 B images, 500 test images", group="output")
+    test_size: int = cli.shared("test_size", 0)
+    models_dir: str = cli.shared("models_dir", "saved_models")
+    retrain: bool = cli.shared("retrain", False)
+    epochs: int = cli.shared("epochs", 2)  # on B, for baseB and every transferred network
+    source_epochs: int = cli.option(2, "epochs of training baseA on A", group="training",
+                                    minimum=1)
+    batch_size: int = cli.shared("batch_size", 128)  # for every network
+    learning_rate: float = cli.option(0.001, "Adam's learning rate, for every network "
+                                      "(0.001: Keras's default)", group="training", minimum=1e-7)
+    out: str = cli.shared("out", "results")
+    quick: bool = cli.shared("quick", False)
+
+    def __post_init__(self) -> None:
+        if self.target_size % len(TASK_B):
+            raise cli.UserInputError(f"--target-size {self.target_size}: must be 0 (the whole "
+                                     f"half) or a multiple of {len(TASK_B)} (the same number "
+                                     "of images from each odd digit)")
 
 
 # Most of a tiny run is TensorFlow tracing each network's training step (about a second
@@ -124,7 +128,7 @@ def transferred_network(model_type: str, n: int, seed: int, base_a: keras.Model,
     """Trial `seed`'s nAnB or nBnB network: a fresh deep CNN (seeded by the trial) with
     its first n layers copied from baseA or from the trial's own baseB, frozen or not."""
     source = base_a if model_type.startswith("AnB") else bases_b[seed]
-    fresh = models.deep_cnn(len(TASK_B), seed, name=f"n{n}_{model_type.replace('-', '_')}_"
+    fresh = networks.deep_cnn(len(TASK_B), seed, name=f"n{n}_{model_type.replace('-', '_')}_"
                             f"seed{seed}")  # side by side, every network needs its own name
     return transfer.copy_first_layers(source, fresh, n, frozen=model_type.endswith("frozen"))
 
@@ -179,26 +183,34 @@ def b_training_sets(pool: tuple, target_size: int, seeds: Sequence[int]) -> dict
     seed, the same number of each odd digit; or (0) the whole half for every trial.
 
     Raises:
-        UserInputError: `target_size` is no multiple of 5, or a digit has too few images.
+        UserInputError: a digit has too few images.
     """
-    if target_size % len(TASK_B):
-        raise cli.UserInputError(f"--target-size {target_size}: must be 0 (the whole half) or "
-                                 f"a multiple of {len(TASK_B)} (the same number of images "
-                                 "from each odd digit)")
     if not target_size:
         return {seed: pool for seed in seeds}
     return data.small_sets(pool, target_size, seeds, [str(d) for d in TASK_B], "--target-size")
 
 
-def base_networks(run: Experiment, role: str, train_sets: dict[int, tuple], fit: FitSettings,
-                  config: Config, dataset_name: str) -> dict[int, keras.Model]:
+def base_networks(role: str, train_sets: dict[int, tuple], fit: FitSettings, models_dir: str,
+                  retrain: bool, dataset_name: str, pretrain_all: Callable) -> dict[int, keras.Model]:
     """baseA (role "A") or the baseBs ("B"): one network per entry of `train_sets`.
 
     Each is reused from --models-dir when it was trained with the same settings and
-    data, else trained now (`pretrain`; by default all side by side) and saved. The
-    network of key k starts from, and orders its data by, `derive_seed(k, "base<role>")`,
-    a stream no trial uses.
+    data, else trained now by `pretrain_all` (the plain `pretrain` of each, or the
+    engine's `pretrain`, all side by side) and saved. The network of key k starts from,
+    and orders its data by, `derive_seed(k, "base<role>")`, a stream no trial uses.
+    baseA, which every process of --jobs needs, is trained by one of them while the
+    others wait, then reuse it; each process trains the baseBs of its own trials.
     """
+    lock = os.path.join(models_dir, f"transferability_{dataset_name}_A")
+    with files.one_process_at_a_time(lock) if role == "A" else contextlib.nullcontext():
+        return saved_or_trained_bases(role, train_sets, fit, models_dir, retrain, dataset_name,
+                                      pretrain_all)
+
+
+def saved_or_trained_bases(role: str, train_sets: dict[int, tuple], fit: FitSettings,
+                           models_dir: str, retrain: bool, dataset_name: str,
+                           pretrain_all: Callable) -> dict[int, keras.Model]:
+    """`base_networks`, inside its lock."""
     classes = TASK_A if role == "A" else TASK_B
     found, records, paths = {}, {}, {}
     for key, (x, y) in train_sets.items():
@@ -208,42 +220,48 @@ def base_networks(run: Experiment, role: str, train_sets: dict[int, tuple], fit:
             "role": f"base{role}", "architecture": "deep_cnn", "dataset": dataset_name,
             "classes": list(classes), "images": len(y), "epochs": fit.epochs,
             "batch_size": fit.batch_size, "learning_rate": fit.learning_rate,
-            "seed": models.derive_seed(key, f"base{role}"),
+            "seed": networks.derive_seed(key, f"base{role}"),
             "data_sha1": data_sha1.hexdigest()}}
-        paths[key] = os.path.join(config.models_dir, f"transferability_{dataset_name}_{role}_"
+        paths[key] = os.path.join(models_dir, f"transferability_{dataset_name}_{role}_"
                                   f"{len(y)}img_{fit.epochs}ep_seed{key}.keras")
-        model = None if config.retrain else checkpoints.load_if_matching(paths[key], records[key])
+        model = None if retrain else saved_models.load_if_matching(paths[key], records[key])
         if model is not None:
             print(f"  base{role} (seed {key}): reusing {paths[key]} (--retrain to redo it)")
             found[key] = model
-    todo = [key for key in train_sets if key not in found]
+    todo = {records[key]["config"]["seed"]: key for key in train_sets if key not in found}
     if todo:
-        seeds = [records[key]["config"]["seed"] for key in todo]
-        fresh = [models.deep_cnn(len(classes), seed) for seed in seeds]
-        run.pretrain(pretrain, fresh, [train_sets[key] for key in todo], fit, seeds,
-                     f"training base{role}")
-        for key, model in zip(todo, fresh):
-            checkpoints.save_model(model, paths[key], records[key])
-            found[key] = model
+        fresh = {seed: networks.deep_cnn(len(classes), seed) for seed in todo}
+        print(f"  training base{role} on {len(train_sets[next(iter(todo.values()))][1]):,} "
+              f"images" + (f" for each of {len(todo)} networks" if len(todo) > 1 else "")
+              + f": {fit.epochs} epochs, batch {fit.batch_size}")
+        pretrain_all(fresh, {seed: train_sets[key] for seed, key in todo.items()}, fit,
+                     label=f"training base{role}")
+        for seed, key in todo.items():
+            saved_models.save_model(fresh[seed], paths[key], records[key])
+            found[key] = fresh[seed]
     return {key: found[key] for key in train_sets}
 
 
-def transferred_networks(model_type: str, ns: Sequence[int], seeds: Sequence[int],
-                         base_a: keras.Model,
-                         bases_b: Mapping[int, keras.Model]) -> dict[str, list[keras.Model]]:
-    """One `run.trials` call's networks: option "<n><model_type>" -> one per trial seed."""
+def transferred_networks(model_type: str, ns: Sequence[int], todo: Callable[[str], list[int]],
+                         base_a: keras.Model, bases_b: Mapping[int, keras.Model],
+                         ) -> dict[tuple[str, int], keras.Model]:
+    """One training call's networks: model type `model_type` for each n of `ns`, for
+    each trial that `todo(option)` says is not finished, keyed by (option, seed)."""
     source = "baseA" if model_type.startswith("AnB") else "baseB"
     how = "frozen" if model_type.endswith("frozen") else "trained too"
     print(f"\n{model_type}: the first n layers from {source}, {how}; the rest new; "
-          f"n = {', '.join(map(str, ns))}, {len(seeds)} trial(s) each")
-    networks = {option_name(n, model_type): [transferred_network(model_type, n, seed, base_a,
-                                                                 bases_b) for seed in seeds]
-                for n in ns}
-    for (option, built), n in zip(networks.items(), ns):
-        print(f"  {option}: {', '.join(LAYERS[:n])} copied; "
-              f"{transfer.parameter_count(built[0].trainable_weights):,} of "
-              f"{built[0].count_params():,} parameters trainable")
-    return networks
+          f"n = {', '.join(map(str, ns))}")
+    built = {}
+    for n in ns:
+        option = option_name(n, model_type)
+        networks = {(option, seed): transferred_network(model_type, n, seed, base_a, bases_b)
+                    for seed in todo(option)}
+        for network in list(networks.values())[:1]:
+            print(f"  {option}: {', '.join(LAYERS[:n])} copied; "
+                  f"{transfer.parameter_count(network.trainable_weights):,} of "
+                  f"{network.count_params():,} parameters trainable; {len(networks)} trial(s)")
+        built.update(networks)
+    return built
 
 
 def summary_grid(results: dict[str, dict[int, float]]) -> dict:
@@ -308,12 +326,25 @@ def plot_transferability(path: str, results: dict[str, dict[int, float]], base_b
     plt.close(figure)
 
 
+def draw_figure(log: TrialLog, results: dict, bases: dict, size: str) -> list[str]:
+    """The study's figure (`plot_transferability`) at <out>/<name>.png, once a trial has
+    finished; returns the files written."""
+    if not results["summary"]:
+        return []
+    path = os.path.join(log.config.out, f"{log.name}.png")
+    trials = len(log.all_seeds)
+    plot_transferability(path, log.accuracies(log.planned), bases["B"]["test_accuracy_on_B"],
+                         f"Layer transferability, MNIST even → odd digits ({log.dataset.name}): "
+                         f"{size}, {trials} trial{'s' if trials > 1 else ''}")
+    return [path]
+
+
 def bases_summary(base_a_accuracy: float, a_images: int, base_b_accuracy: dict[int, float],
                   b_size: int, seed: int) -> dict:
     """The JSON's "bases": baseA's and the baseBs' test accuracies, their data and seeds."""
     values = list(base_b_accuracy.values())
     return {"A": {"test_accuracy_on_A": base_a_accuracy, "training_images": a_images,
-                  "seed": models.derive_seed(seed, "baseA")},
+                  "seed": networks.derive_seed(seed, "baseA")},
             "B": {"test_accuracy_on_B": values, "trial_seeds": list(base_b_accuracy),
                   "summary": stats.summarize(values), "training_images": b_size}}
 
@@ -330,58 +361,66 @@ def main(config: Config) -> dict:
     print(f"transferability: 4 models x n = 1..{len(LAYERS)}, {config.trials} trials each, "
           f"device {configure_device()}")
     keras.utils.set_random_seed(config.seed)
+    clock = summary.Stopwatch()
 
     # 1. Load the data: A = even digits, B = odd digits (labels 0..4, pixels in [0, 1]),
-    # and each trial's B training set (a bad --target-size stops here, before any file)
+    # and each trial's B training set
     dataset = data.load_mnist(config.data, config.dataset)
+    print(dataset.announcement())
     a_train, a_test, b_pool, b_test = task_sets(dataset, config)
-    b_sets = b_training_sets(b_pool, config.target_size,
-                             trials.trial_seeds(config.seed, config.trials))
-    run = Experiment("transferability", config, dataset, one_trial)
+    b_sets = b_training_sets(b_pool, config.target_size, trial_seeds(config.seed, config.trials))
+    log = TrialLog("transferability", config, dataset)  # each trial on disk as it ends
     b_size = len(b_sets[config.seed][1])
     drawn = f"drawn per trial from {len(b_pool[1]):,}" if config.target_size else "the whole half"
     print(f"  A (digits 0,2,4,6,8): {len(a_train[1]):,} training, {len(a_test[1]):,} test "
           f"images\n  B (digits 1,3,5,7,9): {b_size:,} training images per trial ({drawn}), "
           f"{len(b_test[1]):,} test images")
-    run.phase_done("load")
+    clock.lap("load")
+
+    # Which code trains the networks: the plain Keras code above, one after the other
+    # (--plain), or the fast engine, which gives the same accuracies (tested).
+    pretrain_all = (functools.partial(plain.pretrain_each, pretrain) if config.plain
+                    else engine.pretrain)
+    train_trials = (functools.partial(plain.trial_by_trial, one_trial) if config.plain
+                    else functools.partial(engine.train_trials, cache_features=False))
 
     # 2. The bases: baseA on A (once), baseB on each trial's B training set
     fit = FitSettings(config.epochs, config.batch_size, "adam", config.learning_rate)
-    print(f"\nbase networks: {models.deep_cnn().count_params():,} parameters, transferable "
+    print(f"\nbase networks: {networks.deep_cnn().count_params():,} parameters, transferable "
           f"layers {', '.join(LAYERS)}")
-    base_a = base_networks(run, "A", {config.seed: a_train}, dataclasses.replace(
-        fit, epochs=config.source_epochs), config, dataset.name)[config.seed]
-    bases_b = base_networks(run, "B", {seed: b_sets[seed] for seed in run.seeds}, fit, config,
-                            dataset.name)
-    bases = bases_summary(training.accuracies([base_a], *a_test)[0], len(a_train[1]), dict(
-        zip(bases_b, training.accuracies(list(bases_b.values()), *b_test))), b_size, config.seed)
+    base_a = base_networks("A", {config.seed: a_train}, dataclasses.replace(
+        fit, epochs=config.source_epochs), config.models_dir, config.retrain, dataset.name,
+        pretrain_all)[config.seed]
+    bases_b = base_networks("B", {seed: b_sets[seed] for seed in log.seeds}, fit,
+                            config.models_dir, config.retrain, dataset.name, pretrain_all)
+    bases = bases_summary(engine.accuracies([base_a], *a_test)[0], len(a_train[1]), dict(
+        zip(bases_b, engine.accuracies(list(bases_b.values()), *b_test))), b_size, config.seed)
     print(f"  baseA on A's test images: {100 * bases['A']['test_accuracy_on_A']:.1f}%; baseB "
           "on B's: " + ", ".join(f"{100 * v:.1f}%" for v in bases["B"]["test_accuracy_on_B"]))
-    run.phase_done("bases")
+    clock.lap("bases")
 
     # 3. For each model type and n = 1..5: the first n layers copied from baseA or baseB,
-    # frozen or fine-tuned, the rest new, trained on B (all n and trials of a type at once)
-    for model_type, ns in option_groups(len(run.seeds), b_size):
-        # (whole networks: their frozen fronts differ with n and, for nBnB, with the trial)
-        run.trials(transferred_networks(model_type, ns, run.seeds, base_a, bases_b), b_sets,
-                   b_test, fit, cache_features=False)
+    # frozen or fine-tuned, the rest new, trained on B (all n and trials of a type at once;
+    # whole networks: their frozen fronts differ with n and, for nBnB, with the trial)
+    with log.until_interrupted():  # Ctrl-C: on to the summary of the finished trials
+        for model_type, ns in option_groups(len(log.seeds), b_size):
+            log.record_trials(train_trials(transferred_networks(
+                model_type, ns, log.todo, base_a, bases_b), b_sets, b_test, fit,
+                label=model_type))
 
     # 4. Summarise: the table, A's layers against B's own (frozen) for each n, the figure
-    grid = summary_grid(run.finished())
+    results = summary.compare(log, {}, pairs=FROZEN_PAIRS)
+    grid = summary_grid(log.accuracies(log.planned))
     size = f"{b_size:,} B training images" + (" per trial" if config.target_size
                                              else " (whole half)")
-    title = (f"Layer transferability, MNIST even → odd digits ({dataset.name}): {size}, "
-             f"{config.trials} trial{'s' if config.trials > 1 else ''}")
-    return run.finish(f"test accuracy on B (digits 1,3,5,7,9); {size}", {},
-                      notes=summary_notes(grid, bases, bool(dataset.warning)),
-                      compare=FROZEN_PAIRS, plot=functools.partial(
-                          plot_transferability, title=title,
-                          base_b=bases["B"]["test_accuracy_on_B"]),
-                      extra={"task_a": list(TASK_A), "task_b": list(TASK_B),
-                             "b_training_images": b_size, "layers": list(LAYERS),
-                             "bases": bases, "table": grid})
+    return summary.write_summary(
+        log, results, f"test accuracy on B (digits 1,3,5,7,9); {size}",
+        tables.training_line(fit, plain=config.plain), draw_figure(log, results, bases, size),
+        clock, notes=summary_notes(grid, bases, bool(dataset.warning)),
+        extra={"task_a": list(TASK_A), "task_b": list(TASK_B), "b_training_images": b_size,
+               "layers": list(LAYERS), "bases": bases, "table": grid})
 
 
 if __name__ == "__main__":
     sys.exit(cli.run_script(main, cli.parse_config(Config, None, __doc__, QUICK),
-                            "transferability.py", stop_at_epoch_end=True))
+                            "transferability.py"))

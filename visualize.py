@@ -7,8 +7,8 @@ convolutional layer's filters, and for one test image the feature maps of every
 convolutional layer, with the share of active units per layer.
 
     python tl_mnist.py && python visualize.py    # the lecture's CNN (saved_models/mnist_5_15.keras)
-    python visualize.py --model vgg16 --data cifar10.npz --image-index 3
-    python visualize.py --model vgg16 --dataset mnist    # a digit padded to 32x32x3
+    python visualize.py --base vgg16 --data cifar10.npz --image-index 3
+    python visualize.py --base vgg16 --dataset mnist     # a digit padded to 32x32x3
     python visualize.py --quick                  # no saved model, no download: seconds
 
 Writes to results/visualize/: filters.png (the first layer's filters), feature_maps.png
@@ -34,13 +34,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import common  # noqa: F401  (quiets TensorFlow's start-up messages before keras loads)
+from common import startup
+
+startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_BACKEND
 import keras
 from keras import layers
-from common import checkpoints, cli, data, reporting, transfer, trials, vgg
-from common.device import configure_device
-from common.settings import FitSettings
-import tl_mnist  # the lecture's CNN (tl_mnist.lecture_cnn)
+
+import tl_mnist  # the lecture's CNN, where a student reads it: tl_mnist.lecture_cnn
+from common import engine
+from common.lesson import bases, data, saved_models, transfer
+from common.lesson.settings import FitSettings
+from common.runs import cli, tables
+from common.runs.device import configure_device
 
 QUICK_IMAGES = 2_000  # images of digits 0,2,4,6,8 the --quick stand-in model trains on
 ACTIVITY_IMAGES = 100  # test images the mean share of active units is taken over
@@ -50,29 +55,25 @@ ACTIVITY_IMAGES = 100  # test images the mean share of active units is taken ove
 class Config:
     """What to look into; every field is a command-line flag."""
 
-    model: str = cli.option("saved_models/mnist_5_15.keras", "a saved model (.keras, or the "
-                            "lecture's .h5), or the word vgg16 for keras.applications' VGG16 "
-                            "without its top", group="model")
-    weights: str = cli.option("imagenet", "VGG16's weights, only with --model vgg16: imagenet "
-                              "(Keras's cache, else a 58 MB download), none (random) or a PATH",
-                              group="model")
-    seed: int = cli.option(0, "seed of --weights none and of the --quick stand-in model",
-                           group="model", minimum=0)
-    data: str | None = cli.option(None, "an .npz with x_train, y_train, x_test, y_test (Keras's "
-                                  "layout), instead of Keras's MNIST or CIFAR-10 loader",
-                                  group="data")
-    dataset: str = cli.option("auto", "mnist (offline: scikit-learn's digits; padded to 32x32x3 "
-                              "for a 32x32x3 model), cifar10, or auto: mnist for a 28x28x1 model, "
-                              "cifar10 for a 32x32x3 one", group="data",
-                              choices=("auto", "mnist", "cifar10"))
+    seed: int = cli.shared("seed", 0)
+    data: str | None = cli.shared("data", None)
+    dataset: str = cli.shared("dataset", "auto", choices=("auto", "mnist", "cifar10"))
     image_index: int = cli.option(0, "which test image to show", group="data", minimum=0)
+    base_file: str = cli.shared("base_file", "saved_models/mnist_5_15.keras")
+    base: str | None = cli.shared("base", None, choices=("vgg16",))  # instead of --base-file
+    weights: str = cli.shared("weights", "imagenet")
     max_maps: int = cli.option(16, "channels shown per convolutional layer (the first ones)",
                                group="output", minimum=1)
-    out: str = cli.option("results/visualize", "folder for the PNGs and visualize.json",
-                          group="output")
-    quick: bool = cli.option(False, "never download and never need a saved model: train a "
-                             "stand-in CNN for one epoch if --model is missing, use random VGG16 "
-                             "weights and the bundled digits if nothing is cached", group="output")
+    out: str = cli.shared("out", "results/visualize")
+    # never download and never need a saved model: a stand-in CNN trained for one epoch
+    # if --base-file is missing, random VGG16 weights and the bundled digits if nothing
+    # is cached
+    quick: bool = cli.shared("quick", False)
+
+    @property
+    def model_name(self) -> str:
+        """What is looked into: --base, else --base-file."""
+        return self.base or self.base_file
 
 
 QUICK: dict = {}  # --quick sets no other flag; it only allows the stand-ins above
@@ -89,14 +90,13 @@ def mnist_data(config: Config) -> data.Dataset:
               "instead of downloading it")
         mode = "digits"
     dataset = data.load_mnist(config.data, mode)
-    if dataset.warning:
-        print(f"\n*** {dataset.warning}\n")
+    print(dataset.announcement())
     return dataset
 
 
 def stand_in_model(config: Config) -> tuple[keras.Model, dict]:
     """--quick without a saved model: the lecture's CNN, one epoch on the even digits."""
-    print(f"--quick: no model at {config.model}; training a STAND-IN now: the lecture's CNN, "
+    print(f"--quick: no model at {config.base_file}; training a STAND-IN now: the lecture's CNN, "
           f"1 epoch on at most {QUICK_IMAGES:,} images of digits 0,2,4,6,8 (not the lecture's "
           "15-epoch model; run python tl_mnist.py for that)")
     dataset = mnist_data(config)
@@ -104,10 +104,9 @@ def stand_in_model(config: Config) -> tuple[keras.Model, dict]:
                    ((dataset.x_train, dataset.y_train), (dataset.x_test, dataset.y_test))]
     train = data.subsample(*train, QUICK_IMAGES, config.seed)
     model = tl_mnist.lecture_cnn(len(data.EVEN_DIGITS), seed=config.seed)
-    accuracy = trials.train_and_test([model], [(data.to_unit_float(train[0]), train[1])],
-                                     (data.to_unit_float(test[0]), test[1]), [config.seed],
-                                     FitSettings(epochs=1, batch_size=32),
-                                     label="stand-in model")[0]["accuracy"]
+    engine.pretrain({config.seed: model}, {config.seed: (data.to_unit_float(train[0]), train[1])},
+                    FitSettings(epochs=1, batch_size=32), label="stand-in model")
+    accuracy = engine.accuracies([model], data.to_unit_float(test[0]), test[1])[0]
     print(f"  stand-in model: {100 * accuracy:.1f}% on the test images of digits 0,2,4,6,8")
     return model, {"source": "stand-in trained now (--quick)", "dataset": dataset.name,
                    "images": len(train[1]), "epochs": 1, "test_accuracy": accuracy}
@@ -115,25 +114,26 @@ def stand_in_model(config: Config) -> tuple[keras.Model, dict]:
 
 def load_model(config: Config) -> tuple[keras.Model, dict]:
     """VGG16, the saved model, or with --quick a stand-in; and what the JSON says of it."""
-    if config.model == "vgg16":
+    if config.base == "vgg16":
         weights = config.weights
-        cached = data.keras_cache_file(vgg.VGG16_NOTOP_FILE, "models")
+        cached = data.keras_cache_file(bases.VGG16_NOTOP_FILE, "models")
         if config.quick and weights == "imagenet" and not os.path.exists(cached):
             print("--quick: VGG16's ImageNet weights are not in Keras's cache; using RANDOM "
                   "weights (--weights none) instead of downloading 58 MB")
             weights = "none"
-        return vgg.pretrained_base("vgg16", weights, seed=config.seed), {
-            "source": "keras.applications.VGG16", "weights": vgg.weights_label(weights)}
+        return bases.pretrained_base("vgg16", weights, seed=config.seed), {
+            "source": "keras.applications.VGG16", "weights": bases.weights_label(weights)}
     if config.weights != "imagenet":
-        raise cli.UserInputError(f"--weights {config.weights}: only for --model vgg16 (a saved "
+        raise cli.UserInputError(f"--weights {config.weights}: only with --base vgg16 (a saved "
                                  "model brings its own weights); drop --weights")
-    if os.path.isfile(config.model):
-        return checkpoints.load_model(config.model, "--model"), {"source": config.model}
+    if os.path.isfile(config.base_file):
+        return (saved_models.load_model(config.base_file, "--base-file"),
+                {"source": config.base_file})
     if config.quick:
         return stand_in_model(config)
-    raise FileNotFoundError(f"--model {config.model}: no such file; run python tl_mnist.py "
-                            "first (it saves saved_models/mnist_5_15.keras), pass --model PATH "
-                            "or --model vgg16, or add --quick for a stand-in")
+    raise FileNotFoundError(f"--base-file {config.base_file}: no such file; run python "
+                            "tl_mnist.py first (it saves saved_models/mnist_5_15.keras), pass "
+                            "--base-file PATH or --base vgg16, or add --quick for a stand-in")
 
 
 def load_test_set(config: Config, input_shape: tuple) -> tuple[data.Dataset, np.ndarray]:
@@ -145,7 +145,7 @@ def load_test_set(config: Config, input_shape: tuple) -> tuple[data.Dataset, np.
         dataset = mnist_data(config)
         return dataset, dataset.x_test
     if input_shape != data.CIFAR10_SHAPE:
-        raise cli.UserInputError(f"--model {config.model}: takes images of shape {input_shape}; "
+        raise cli.UserInputError(f"{config.model_name}: takes images of shape {input_shape}; "
                                  "visualize.py feeds 28x28x1 digits (MNIST) or 32x32x3 images "
                                  "(CIFAR-10, padded MNIST)")
     use_mnist = config.dataset == "mnist"
@@ -376,7 +376,7 @@ def plot_activity(path: str, rows: list[dict], title: str) -> None:
 def main(config: Config) -> dict:
     start = time.perf_counter()
     device = configure_device()
-    print(f"visualize: {config.model}, device {device}")
+    print(f"visualize: {config.model_name}, device {device}")
     keras.utils.set_random_seed(config.seed)
 
     # 1. Load the model (a saved one, VGG16, or with --quick a stand-in trained now)
@@ -384,7 +384,7 @@ def main(config: Config) -> dict:
     convs = conv_layers(model)
     if not convs:
         kinds = ", ".join(type(layer).__name__ for layer in transfer.model_layers(model))
-        raise cli.UserInputError(f"--model {config.model}: has no Conv2D layer ({kinds}); "
+        raise cli.UserInputError(f"{config.model_name}: has no Conv2D layer ({kinds}); "
                                  "visualize.py shows what convolutional layers learned")
     input_shape = tuple(model.inputs[0].shape[1:])
     print(f"model: {model.name} ({about_model['source']}), input {input_shape}, "
@@ -399,7 +399,7 @@ def main(config: Config) -> dict:
     label_name = data.CIFAR10_CLASSES[label] if dataset.name == "cifar10" else f"digit {label}"
     others = [k for k in range(min(ACTIVITY_IMAGES + 1, len(images))) if k != config.image_index]
     chosen = images[[config.image_index, *others[:ACTIVITY_IMAGES - 1]]]
-    inputs = vgg.preprocess(chosen, "vgg16") if uses_vgg_input(model) else data.to_unit_float(chosen)
+    inputs = bases.preprocess(chosen, "vgg16") if uses_vgg_input(model) else data.to_unit_float(chosen)
     print(f"image: test image {config.image_index} of {dataset.name} ({label_name}), "
           f"{images.shape[1:]}; mean activity over {len(chosen)} test images")
 
@@ -438,9 +438,9 @@ def main(config: Config) -> dict:
                "image": {"index": config.image_index, "label": label, "name": label_name},
                "activity_images": len(chosen), "first_layer": rows[0]["layer"], "layers": rows,
                "plots": [os.path.basename(p) for p in (filters_path, maps_path, activity_path)],
-               "device": device, "environment": reporting.environment(),
+               "device": device, "environment": tables.environment(),
                "wall_time_s": round(time.perf_counter() - start, 2)}
-    reporting.write_json(json_path, payload)
+    tables.write_json(json_path, payload)
     if about_model.get("weights", "").startswith("random"):
         print("*** random weights: nothing was learned, so about half the units respond at "
               "every depth; a trained network's deeper layers respond to fewer")

@@ -23,11 +23,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
 
-import common  # noqa: F401
+from common import startup
+
+startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_BACKEND
 import keras
 from keras import layers
 import tl_mnist
-from common import data, reporting, stats
+from common.lesson import data
+from common.runs import stats, tables
+from common.runs.device import configure_device
 
 
 def lecture_cnn_plain(num_classes: int) -> keras.Sequential:
@@ -94,7 +98,7 @@ def main() -> None:
     config = tl_mnist.Config(data=args.data, dataset="mnist", trials=args.trials,
                              epochs=args.epochs, retrain=True)
     report: dict = {"config": {"trials": args.trials, "epochs": args.epochs, "data": args.data},
-                    "device": tl_mnist.configure_device(), "environment": reporting.environment()}
+                    "device": configure_device(), "environment": tables.environment()}
     with tempfile.TemporaryDirectory() as folder:
         if args.only != "toolkit":
             report["plain"] = run_plain(config, folder)
@@ -113,13 +117,13 @@ def main() -> None:
             report[side]["summary"] = summary
             print(f"  {side:8s} {report[side]['total_s']:7.1f} s (pretraining "
                   f"{report[side]['pretrain_s']:.1f} s)")
-            print("  " + reporting.summary_table(summary, tl_mnist.LECTURE).replace("\n", "\n  "))
+            print("  " + tables.summary_table(summary, tl_mnist.LECTURE).replace("\n", "\n  "))
     if "plain" in report and "toolkit" in report:
         report["ratio"] = report["toolkit"]["total_s"] / report["plain"]["total_s"]
         print(f"  toolkit / plain = {report['ratio']:.3f} ({1 / report['ratio']:.1f}x faster)")
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
     os.makedirs(out, exist_ok=True)
-    reporting.write_json(os.path.join(out, "bench_tl_mnist.json"), report)
+    tables.write_json(os.path.join(out, "bench_tl_mnist.json"), report)
 
 
 if __name__ == "__main__":

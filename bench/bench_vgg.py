@@ -6,7 +6,7 @@ on the whole test set as validation data every epoch too. The toolkit computes V
 features once and trains the heads on them. Same data, same epochs, one after the other.
 
     python bench/bench_vgg.py --script cifar --data cifar10.npz --trials 1 --epochs 20
-    python bench/bench_vgg.py --script mnist --data mnist.npz --trials 1 --variants plain
+    python bench/bench_vgg.py --script mnist --data mnist.npz --trials 1 --heads output
 
 VGG16 runs with random weights (`--weights none`): ImageNet's cannot be downloaded
 here, and the arithmetic is the same. Writes bench/results/bench_vgg_<script>.json.
@@ -22,22 +22,26 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
 
-import common  # noqa: F401
+from common import startup
+
+startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_BACKEND
 import keras
 from keras import layers
 import cifar_vgg
 import mnist_vgg
-from common import data, reporting, trials, vgg
+from common.runs.trial_log import trial_seeds
+from common.lesson import bases, data
+from common.runs import tables
 
 
 def plain_model(base: keras.Model, variant: str, num_classes: int) -> keras.Sequential:
     """The lecture's way: the frozen VGG16 and the head in one Sequential, default seeds."""
-    hidden = {"plain": [], "dropout": [layers.Dropout(0.5)],
+    hidden = {"output": [], "dropout": [layers.Dropout(0.5)],
               "dense512": [layers.Dense(512, activation="tanh"), layers.Dropout(0.5)],
               "dropout2": [layers.Dropout(0.5), layers.Dense(512, activation="tanh"),
                            layers.Dropout(0.5)],
               "dense512_nodrop": [layers.Dense(512, activation="tanh")]}[variant]
-    model = keras.Sequential([keras.Input(vgg.VGG16_INPUT), base, layers.Flatten(), *hidden,
+    model = keras.Sequential([keras.Input(bases.VGG16_INPUT), base, layers.Flatten(), *hidden,
                               layers.Dense(num_classes, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
@@ -46,7 +50,7 @@ def plain_model(base: keras.Model, variant: str, num_classes: int) -> keras.Sequ
 def run_plain(args: argparse.Namespace) -> dict:
     """Every (variant, trial) as a whole model in fit; returns accuracies and time."""
     keras.utils.set_random_seed(0)
-    base = vgg.pretrained_base("vgg16", "none")
+    base = bases.pretrained_base("vgg16", "none")
     if args.script == "cifar":
         dataset = data.load_cifar10(args.data)
         x_pool, y_pool = dataset.x_train, dataset.y_train
@@ -55,23 +59,23 @@ def run_plain(args: argparse.Namespace) -> dict:
         dataset = data.load_mnist(args.data, "mnist")
         x_pool, y_pool = data.select_classes(dataset.x_train, dataset.y_train, data.ODD_DIGITS)
         x_pool = data.pad_and_repeat(x_pool)
-        per_class, variants, classes = 20, [v.strip() for v in args.variants.split(",")], 5
+        per_class, variants, classes = 20, [v.strip() for v in args.heads.split(",")], 5
     test_x, test_y = dataset.x_test, dataset.y_test
     if args.script == "cifar":
         test_x, test_y = data.subsample(test_x, test_y, args.test_size, 0)
     else:
         test_x, test_y = data.select_classes(test_x, test_y, data.ODD_DIGITS)
         test_x = data.pad_and_repeat(test_x)
-    test_x = vgg.preprocess(test_x, "vgg16")
+    test_x = bases.preprocess(test_x, "vgg16")
     start = time.perf_counter()
     results: dict[str, list[float]] = {variant: [] for variant in variants}
     for variant in variants:
-        for seed in trials.trial_seeds(0, args.trials):
+        for seed in trial_seeds(0, args.trials):
             keras.utils.set_random_seed(seed)
             chosen = data.stratified_sample(y_pool, per_class, np.random.default_rng(seed))
             model = plain_model(base, variant, classes)
             validation = (test_x, test_y) if args.script == "cifar" else None
-            model.fit(vgg.preprocess(x_pool[chosen], "vgg16"), y_pool[chosen],
+            model.fit(bases.preprocess(x_pool[chosen], "vgg16"), y_pool[chosen],
                       epochs=args.epochs, batch_size=args.batch_size,
                       validation_data=validation, verbose=0)
             results[variant].append(model.evaluate(test_x, test_y, verbose=0)[1])
@@ -84,12 +88,12 @@ def run_toolkit(args: argparse.Namespace, folder: str) -> dict:
     """The script's own main, transfer part only, same settings."""
     start = time.perf_counter()
     if args.script == "cifar":
-        config = cifar_vgg.Config(trials=args.trials, runs="vgg16", epochs=args.epochs,
+        config = cifar_vgg.Config(trials=args.trials, options="vgg16", epochs=args.epochs,
                                   batch_size=args.batch_size, data=args.data, weights="none",
                                   test_size=args.test_size, out=folder)
         payload = cifar_vgg.main(config)
     else:
-        config = mnist_vgg.Config(trials=args.trials, variants=args.variants, epochs=args.epochs,
+        config = mnist_vgg.Config(trials=args.trials, options=args.heads, epochs=args.epochs,
                                   batch_size=args.batch_size, data=args.data, dataset="mnist",
                                   weights="none", out=folder)
         payload = mnist_vgg.main(config)
@@ -103,7 +107,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="the dataset .npz in Keras's layout")
     parser.add_argument("--trials", type=int, default=1)
     parser.add_argument("--epochs", type=int, help="default: the script's")
-    parser.add_argument("--variants", default="plain", help="mnist only: head variants")
+    parser.add_argument("--heads", default="output", help="mnist only: the heads compared")
     parser.add_argument("--test-size", type=int, default=0, help="cifar only: test images "
                         "(0: all 10,000)")
     args = parser.parse_args()
@@ -111,7 +115,7 @@ def main() -> None:
     args.epochs = args.epochs or defaults.epochs
     args.batch_size = defaults.batch_size
     report: dict = {"config": vars(args), "device": mnist_vgg.configure_device(),
-                    "environment": reporting.environment()}
+                    "environment": tables.environment()}
     report["plain"] = run_plain(args)
     with tempfile.TemporaryDirectory() as folder:
         report["toolkit"] = run_toolkit(args, folder)
@@ -123,7 +127,7 @@ def main() -> None:
     print(f"  toolkit / plain = {report['ratio']:.3f} ({1 / report['ratio']:.0f}x faster)")
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
     os.makedirs(out, exist_ok=True)
-    reporting.write_json(os.path.join(out, f"bench_vgg_{args.script}.json"), report)
+    tables.write_json(os.path.join(out, f"bench_vgg_{args.script}.json"), report)
 
 
 if __name__ == "__main__":

@@ -38,9 +38,11 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 import numpy as np
 
-import common  # noqa: F401  (quiets TensorFlow's start-up messages)
+from common import startup
+
+startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_BACKEND
 import cifar_vgg
-from common.data import stratified_sample
+from common.lesson.data import stratified_sample
 
 import tensorflow as tf
 

@@ -1,4 +1,4 @@
-"""Makes common/cifar10_quick.npz, the small real CIFAR-10 sample `cifar_vgg.py --quick`
+"""Makes common/lesson/cifar10_quick.npz, the small real CIFAR-10 sample `cifar_vgg.py --quick`
 uses when CIFAR-10 cannot be had (offline, nothing in Keras's cache).
 
     python bench/make_cifar10_quick.py DATASET_DIR
@@ -23,7 +23,7 @@ import sys
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUTPUT = os.path.join(ROOT, "common", "cifar10_quick.npz")
+OUTPUT = os.path.join(ROOT, "common", "lesson", "cifar10_quick.npz")
 
 
 def read_split(folder: str) -> tuple[np.ndarray, ...]:

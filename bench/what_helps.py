@@ -18,9 +18,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import common  # noqa: F401
+from common import startup
+
+startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_BACKEND
 import tl_mnist
-from common import reporting, stats
+from common.runs import tables, stats
 
 # Each setting: the flags it changes from the lecture's protocol.
 SETTINGS = {
@@ -87,9 +89,9 @@ def main() -> None:
         versus = (f"{100 * gain['mean_difference']:+.2f} points, paired p = "
                   f"{stats.format_p(gain['paired_p_value'])}" if gain else "—")
         print(f"| {name} | `{flags}` | " + " | ".join(cells) + f" | {versus} |")
-    reporting.write_json(os.path.join(here, "results", "what_helps.json"),
+    tables.write_json(os.path.join(here, "results", "what_helps.json"),
                          {"trials": args.trials, "data": args.data,
-                          "environment": reporting.environment(), "settings": rows})
+                          "environment": tables.environment(), "settings": rows})
 
 
 if __name__ == "__main__":

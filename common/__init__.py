@@ -1,56 +1,18 @@
-"""Shared pieces of the transfer-learning toolkit.
+"""The transfer-learning toolkit's shared code, in three rooms; imports flow one way:
 
-Modules, in the order a script uses them:
-    cli        typed configs -> argparse, one-line errors for bad input
-    device     which accelerator the run uses
-    data       loading, checking, class splits, stratified samples, padding
-    models     the lecture's networks
-    transfer   copying, freezing and splitting models into body and head
-    training   training many trials side by side as one model
-    stacked    alike trials as one network (grouped convolutions, batched Dense)
-    trials     per-trial seeds, small sets, cached features
-    reporting  statistics, the summary table, JSON results and plots
-    checkpoints  saving and reusing pretrained models
+    scripts -> runs -> engine -> lesson, and all of them -> errors, files, startup
+
+- `common.lesson`: what a lecture script calls, named as on the slides: data and
+  splits, pad-and-repeat, the networks, the pretrained bases (one table row each), body
+  and head, freeze and unfreeze, the two-stage fine-tuning recipe, classic heads,
+  seeded data orders, saved models.
+- `common.engine`: speed only. Trials side by side, stacked, on cached frozen features;
+  `engine.train_trials(...)` gives what the scripts' plain `one_trial` gives (tested).
+- `common.runs`: the run's bookkeeping: configs and command line, the trials file,
+  resume, shards and the `--jobs` launcher, results, statistics, plots, the device.
+- `common.errors` (bad input, the stop flag), `common.files` (atomic writes, a lock) and
+  `common.startup` (TensorFlow's start-up lines hidden) stand at the bottom.
+
+Importing this package loads nothing: `report.py` reads results without TensorFlow.
+`tests/test_layout.py` keeps the flow one way.
 """
-
-import contextlib
-import importlib.util
-import os
-import re
-import sys
-import tempfile
-
-# TensorFlow prints C++ start-up messages (CUDA probing, oneDNN notes) that bury the
-# lesson's output and turn a one-line error into eight lines. Must be set before the
-# first `import keras`, which is why it lives in the package's __init__.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-# Since TensorFlow 2.20 some of those lines ("I0000 ...") come from absl before it reads
-# TF_CPP_MIN_LOG_LEVEL, so the variable alone no longer hides them; and probing for a
-# GPU on a machine without CUDA logs a harmless "failed call to cuInit" error.
-_NATIVE_NOISE = re.compile(r"^(I\d{4} |WARNING: All log messages before absl"
-                           r"|E\d{4} .*failed call to cuInit)")
-
-
-@contextlib.contextmanager
-def quiet_native_startup():
-    """Runs the block with file descriptor 2 captured, then passes on all but that noise."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = [line for line in captured.read().decode(errors="replace").splitlines(True)
-                    if not _NATIVE_NOISE.match(line)]
-            sys.stderr.write("".join(kept))
-
-
-if (os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
-        and importlib.util.find_spec("tensorflow") is not None):
-    with quiet_native_startup():
-        import tensorflow  # noqa: F401

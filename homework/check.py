@@ -28,12 +28,14 @@ from typing import Any
 
 import numpy as np
 
-import common  # noqa: F401  (quiets TensorFlow's start-up messages before keras loads)
+from common import startup
+
+startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_BACKEND
 import keras
 from keras import layers
-from common import data, transfer, vgg
-from common.device import configure_device
-import tl_mnist  # the script at the repository's root: lecture_cnn, transfer_model
+from common.lesson import bases, data, transfer
+from common.runs.device import configure_device
+import tl_mnist  # the lecture's own steps, where a student reads them: lecture_cnn, transfer_model
 
 HOMEWORK_DIR = os.path.dirname(os.path.abspath(__file__))
 MNIST_SHAPE = data.MNIST_SHAPE  # (28, 28, 1)
@@ -160,7 +162,7 @@ def synthetic_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def unfrozen_vgg16() -> keras.Model:
     """VGG16 without its top, random weights (nothing downloaded), still trainable."""
-    return keras.applications.VGG16(include_top=False, weights=None, input_shape=vgg.VGG16_INPUT)
+    return keras.applications.VGG16(include_top=False, weights=None, input_shape=bases.VGG16_INPUT)
 
 
 # --- the steps -----------------------------------------------------------------------
@@ -314,7 +316,7 @@ def check_freeze_base(freeze_base: Callable) -> None:
 
 def expect_head(head: keras.Model, variant: str, num_classes: int, function: str) -> None:
     """Raises WrongAnswer unless `head` has common.vgg.head's layers and counts."""
-    reference = vgg.head(variant, VGG16_FEATURES, num_classes, seed=0)
+    reference = bases.head(variant, VGG16_FEATURES, num_classes, seed=0)
     expected, got = describe(flat_layers(reference)), describe(flat_layers(head))
     if got != expected:
         raise WrongAnswer(f"{function} for {variant!r}: expected {expected}, got {got}")
@@ -330,7 +332,7 @@ def expect_head(head: keras.Model, variant: str, num_classes: int, function: str
 def check_head_variants(make_head: Callable) -> None:
     """Every variant of common.vgg.HEAD_VARIANTS, and a ValueError for an unknown one."""
     num_classes = 4  # not the lecture's 5, so a head that ignores num_classes fails
-    for variant in vgg.HEAD_VARIANTS:
+    for variant in bases.HEAD_VARIANTS:
         head = expect_model(make_head(variant, VGG16_FEATURES, num_classes), "make_head")
         expect_head(head, variant, num_classes, "make_head")
     try:
@@ -358,7 +360,7 @@ def expect_vgg_transfer_model(model: keras.Model, base: keras.Model, variant: st
     if frozen != base.count_params():
         raise WrongAnswer(f"expected VGG16's {base.count_params():,} parameters in the model, all "
                           f"frozen; found {frozen:,} non-trainable parameters")
-    reference = vgg.head(variant, base.outputs[0].shape[1:], num_classes, seed=0)
+    reference = bases.head(variant, base.outputs[0].shape[1:], num_classes, seed=0)
     expected_layers = flat_layers(reference)
     got_layers = flat_layers(model)[-len(expected_layers):]
     if describe(got_layers) != describe(expected_layers):
@@ -369,7 +371,7 @@ def expect_vgg_transfer_model(model: keras.Model, base: keras.Model, variant: st
     if got_count != expected_count:
         raise WrongAnswer(f"{got_count:,} trainable parameters, "
                           f"expected {expected_count:,} (the {variant!r} head's only)")
-    images = np.random.default_rng(5).normal(0, 60, (4, *vgg.VGG16_INPUT)).astype("float32")
+    images = np.random.default_rng(5).normal(0, 60, (4, *bases.VGG16_INPUT)).astype("float32")
     expect_probabilities(model, images, num_classes, f"the transfer model ({variant!r})")
 
     output = expect_output_layer(model, num_classes, "build_transfer_model")
@@ -386,9 +388,9 @@ def expect_vgg_transfer_model(model: keras.Model, base: keras.Model, variant: st
 def check_mnist_vgg_transfer_model(build_transfer_model: Callable) -> None:
     """The frozen base + each of two heads (common.vgg.head's layers after the base, as
     mnist_vgg.transfer_model builds them)."""
-    base = vgg.pretrained_base("vgg16", "none")  # random weights, frozen
+    base = bases.pretrained_base("vgg16", "none")  # random weights, frozen
     base_weights = weight_values(base.weights)
-    for variant in ("plain", "dense512"):  # two, so a model that ignores `variant` fails
+    for variant in ("output", "dense512"):  # two, so a model that ignores `variant` fails
         model = expect_model(build_transfer_model(base, variant, 4), "build_transfer_model")
         expect_vgg_transfer_model(model, base, variant, 4)
     if not all_equal(base_weights, weight_values(base.weights)):
@@ -397,7 +399,7 @@ def check_mnist_vgg_transfer_model(build_transfer_model: Callable) -> None:
 
 def check_cifar_transfer_model(build_transfer_model: Callable) -> None:
     """The frozen base + Flatten -> Dense(512, tanh) -> Dense(n, softmax)."""
-    base = vgg.pretrained_base("vgg16", "none")  # random weights, frozen
+    base = bases.pretrained_base("vgg16", "none")  # random weights, frozen
     base_weights = weight_values(base.weights)
     model = expect_model(build_transfer_model(base, 6), "build_transfer_model")
     expect_vgg_transfer_model(model, base, "dense512_nodrop", 6)

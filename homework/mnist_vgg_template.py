@@ -29,7 +29,7 @@ from keras import layers  # noqa: F401  (your heads need it)
 
 # The lecture's heads on the frozen VGG16, by name; "out" is Dense(num_classes, softmax).
 HEAD_VARIANTS = {
-    "plain": "Flatten -> Dense(out)",
+    "output": "Flatten -> Dense(out)",
     "dropout": "Flatten -> Dropout(0.5) -> Dense(out)",
     "dense512": "Flatten -> Dense(512, tanh) -> Dropout(0.5) -> Dense(out)",
     "dropout2": "Flatten -> Dropout(0.5) -> Dense(512, tanh) -> Dropout(0.5) -> Dense(out)",

@@ -9,7 +9,9 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import common  # noqa: E402,F401  (quiets TensorFlow before keras is imported)
+from common import startup  # noqa: E402
+
+startup.hide_tensorflow_startup_lines()  # before any test module imports keras
 
 
 def synthetic_digits(per_class: int, seed: int, shape=(28, 28)) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +56,7 @@ def pytest_runtest_setup(item):
     only when a marked test is about to run: not at collection, not for other tests."""
     if item.get_closest_marker("needs_stacking") is None:
         return
-    from common import stacked
+    from common.engine import stacked
 
     if not stacked.grouped_conv_trains():
         pytest.skip(NEEDS_STACKING_REASON)

@@ -8,7 +8,8 @@ import pytest
 
 import cifar_vgg
 import tl_mnist
-from common import cli, data
+from common.lesson import data
+from common.runs import cli
 from conftest import synthetic_digits
 
 

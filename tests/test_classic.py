@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from common import classic
+from common.lesson import classic
 
 KINDS = list(classic.CLASSIC_HEADS)
 

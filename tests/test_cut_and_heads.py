@@ -1,4 +1,4 @@
-"""The pieces beyond the lecture's heads: `vgg.cut` (--cut), the fine-tuning stage's
+"""The pieces beyond the lecture's heads: `bases.cut` (--cut), the fine-tuning stage's
 checks and copies (`transfer.check_fine_tune`, `transfer.fine_tuning_copy`), the flags
 `cli.check_config` refuses, and quick end-to-end runs showing --cut, tl_mnist's --heads,
 --augment --noise and the classic heads (logreg, linear_svm) in the summary and the JSON.
@@ -16,10 +16,11 @@ import keras
 import cifar_vgg
 import mnist_vgg
 import tl_mnist
-from common import cli, transfer, vgg
-from common.classic import CLASSIC_HEADS
-from common.settings import FineTune, FitSettings
-from common.training import fit_side_by_side
+from common.lesson import bases, transfer
+from common.runs import cli
+from common.lesson.classic import CLASSIC_HEADS
+from common.lesson.settings import FineTune, FitSettings
+from common.engine.side_by_side import fit_side_by_side
 from conftest import synthetic_digits
 
 STAGE_FIT = FitSettings(epochs=1, batch_size=4)
@@ -28,7 +29,7 @@ STAGE_FIT = FitSettings(epochs=1, batch_size=4)
 @pytest.fixture(scope="module")
 def base() -> keras.Model:
     """VGG16 without its top, random weights (weights=None), 32x32 input, frozen."""
-    return vgg.pretrained_base("vgg16", "none")
+    return bases.pretrained_base("vgg16", "none")
 
 
 def layer_ids(model: keras.Model) -> set[int]:
@@ -45,17 +46,17 @@ def opened(model: keras.Model) -> list[str]:
     return [layer.name for layer in transfer.weighted_layers(model.layers) if layer.trainable]
 
 
-# --- vgg.cut --------------------------------------------------------------------------
+# --- bases.cut --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("layer, shape", [("block3_pool", (4, 4, 256)),
                                           ("block4_pool", (2, 2, 512))])
 def test_cut_ends_vgg16_at_an_earlier_block(base, layer, shape):
-    cut = vgg.cut(base, layer)
+    cut = bases.cut(base, layer)
     assert tuple(cut.outputs[0].shape[1:]) == shape
-    assert cut.name == base.name and vgg.base_key(cut) == "vgg16"  # its preprocessing
+    assert cut.name == base.name and bases.base_key(cut) == "vgg16"  # its preprocessing
     assert not cut.trainable and cut.trainable_weights == []  # frozen, as the base
     assert layer_ids(cut) - {id(cut)} <= layer_ids(base)  # shared with the base, no copies
-    images = vgg.preprocess(np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3),
+    images = bases.preprocess(np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3),
                                                               dtype=np.uint8))
     expected = keras.Model(base.inputs[0], base.get_layer(layer).output)(images)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(cut(images)),
@@ -63,15 +64,15 @@ def test_cut_ends_vgg16_at_an_earlier_block(base, layer, shape):
 
 
 def test_no_cut_is_the_base_itself(base):
-    assert vgg.cut(base, "") is base
+    assert bases.cut(base, "") is base
 
 
 def test_an_unknown_cut_names_the_flag_and_the_allowed_ones(base):
     with pytest.raises(cli.UserInputError) as error:
-        vgg.cut(base, "block2_pool")
+        bases.cut(base, "block2_pool")
     message = str(error.value)
     assert message.startswith("--cut block2_pool: ")
-    assert all(name in message for name in vgg.CUTS["vgg16"]), message
+    assert all(name in message for name in bases.BASES["vgg16"].cuts), message
 
 
 # --- transfer.check_fine_tune and transfer.fine_tuning_copy ---------------------------
@@ -85,7 +86,7 @@ def test_check_fine_tune_refuses_layers_the_pretrained_part_lacks(base):
         transfer.check_fine_tune(hidden, FineTune(3, None, STAGE_FIT))
     with pytest.raises(cli.UserInputError, match="--fine-tune conv9: no layer"):
         transfer.check_fine_tune(hidden, FineTune(None, "conv9", STAGE_FIT))
-    cut = vgg.cut(base, "block4_pool")  # block5 is cut off
+    cut = bases.cut(base, "block4_pool")  # block5 is cut off
     transfer.check_fine_tune(cut, FineTune(None, "block4", STAGE_FIT))
     with pytest.raises(cli.UserInputError, match="--fine-tune block5: no layer"):
         transfer.check_fine_tune(cut, FineTune(None, "block5", STAGE_FIT))
@@ -112,7 +113,7 @@ def test_fine_tuning_copy_of_the_lecture_transfer_model():
 
 
 def test_fine_tuning_copy_of_a_model_on_a_cut_vgg16(base):
-    model = mnist_vgg.transfer_model(vgg.cut(base, "block4_pool"), "plain", seed=2)
+    model = mnist_vgg.transfer_model(bases.cut(base, "block4_pool"), "output", seed=2)
     trained_flags = flags(model)
     assert opened(model) == ["output"]
     copy = transfer.fine_tuning_copy(model, FineTune(None, "block4", STAGE_FIT))
@@ -131,9 +132,9 @@ def test_fine_tuning_copy_of_a_model_on_a_cut_vgg16(base):
     (tl_mnist, ["--noise", "0.1"], "--noise 0.1: noise is one of the augmentations; add --augment"),
     (mnist_vgg, ["--noise", "0.2"], "--noise 0.2: noise is one of the augmentations"),
     (cifar_vgg, ["--noise", "0.05"], "--noise 0.05: noise is one of the augmentations"),
-    (tl_mnist, ["--augment", "--heads", "output,logreg"], "--augment with the logreg head"),
-    (tl_mnist, ["--augment", "--heads", "linear_svm"], "--augment with the linear_svm head"),
-    (mnist_vgg, ["--augment", "--variants", "plain,logreg"], "--augment with the logreg head"),
+    (tl_mnist, ["--augment", "--options", "no_transfer,output,logreg"], "--augment with the logreg head"),
+    (tl_mnist, ["--augment", "--options", "no_transfer,linear_svm"], "--augment with the linear_svm head"),
+    (mnist_vgg, ["--augment", "--options", "output,logreg"], "--augment with the logreg head"),
     (cifar_vgg, ["--augment", "--head", "logreg"], "--augment with the logreg head"),
     (cifar_vgg, ["--augment", "--noise", "0.1", "--head", "linear_svm"],
      "--augment with the linear_svm head"),
@@ -148,8 +149,8 @@ def test_nonsensical_flag_combinations_give_one_line_and_exit_2(script, flags_, 
 
 
 @pytest.mark.parametrize("script, flags_", [
-    (tl_mnist, ["--augment", "--noise", "0.1", "--heads", "output,dense128"]),
-    (mnist_vgg, ["--variants", "plain,logreg"]),
+    (tl_mnist, ["--augment", "--noise", "0.1", "--options", "no_transfer,output,dense128"]),
+    (mnist_vgg, ["--options", "output,logreg"]),
     (cifar_vgg, ["--augment", "--head", "dense512"]),
 ])
 def test_sensible_combinations_are_accepted(script, flags_):
@@ -168,7 +169,7 @@ def summary_rows(printed: str) -> dict[str, int]:
 def test_tl_mnist_heads_new_layers_and_classic_ones(mnist_like_npz, tmp_path, capsys):
     payload = tl_mnist.main(cli.parse_config(tl_mnist.Config, [
         "--data", mnist_like_npz, "--quick", "--trials", "2",
-        "--heads", "output,dense128,logreg,linear_svm",
+        "--options", "no_transfer,output,dense128,logreg,linear_svm",
         "--out", str(tmp_path), "--models-dir", str(tmp_path)], "", tl_mnist.QUICK))
     options = ["no transfer", "transfer", "transfer (dense128)", "transfer (logreg)",
                "transfer (linear_svm)"]
@@ -183,7 +184,7 @@ def test_tl_mnist_heads_new_layers_and_classic_ones(mnist_like_npz, tmp_path, ca
 def test_tl_mnist_augment_with_noise_trains_and_says_so(mnist_like_npz, tmp_path, capsys):
     payload = tl_mnist.main(cli.parse_config(tl_mnist.Config, [
         "--data", mnist_like_npz, "--quick", "--trials", "2", "--epochs", "2",
-        "--heads", "output,dense128", "--augment", "--noise", "0.1",
+        "--options", "no_transfer,output,dense128", "--augment", "--noise", "0.1",
         "--out", str(tmp_path), "--models-dir", str(tmp_path)], "", tl_mnist.QUICK))
     assert "augmented training images with Gaussian noise (std 0.1)" in payload["training"]
     assert payload["config"]["noise"] == 0.1 and payload["config"]["augment"]
@@ -195,13 +196,13 @@ def test_tl_mnist_augment_with_noise_trains_and_says_so(mnist_like_npz, tmp_path
 
 def test_mnist_vgg_cut_with_a_classic_head_and_fine_tuning(mnist_like_npz, tmp_path, capsys):
     payload = mnist_vgg.main(cli.parse_config(mnist_vgg.Config, [
-        "--data", mnist_like_npz, "--quick", "--weights", "none", "--variants", "plain,logreg",
+        "--data", mnist_like_npz, "--quick", "--weights", "none", "--options", "output,logreg",
         "--cut", "block4_pool", "--fine-tune", "1", "--fine-tune-epochs", "1",
         "--out", str(tmp_path)], "", mnist_vgg.QUICK))
     assert payload["cut"] == "block4_pool"
-    options = ["plain", "plain + fine-tune", "logreg"]
+    options = ["output", "output + fine-tune", "logreg"]
     assert list(payload["accuracies"]) == options and set(payload["summary"]) == set(options)
-    assert payload["variants"] == {"plain": vgg.HEAD_VARIANTS["plain"],
+    assert payload["heads"] == {"output": bases.HEAD_VARIANTS["output"],
                                    "logreg": CLASSIC_HEADS["logreg"]}
     assert "last 1 layer(s) fine-tuned" in payload["training"]
     assert payload["lecture_ranges"] == {}  # a cut (and random) VGG16 is not the lecture's
@@ -212,7 +213,7 @@ def test_mnist_vgg_cut_with_a_classic_head_and_fine_tuning(mnist_like_npz, tmp_p
 
 def test_cifar_vgg_linear_svm_head(cifar_like_npz, tmp_path, capsys):
     payload = cifar_vgg.main(cli.parse_config(cifar_vgg.Config, [
-        "--data", cifar_like_npz, "--quick", "--weights", "none", "--runs", "vgg16",
+        "--data", cifar_like_npz, "--quick", "--weights", "none", "--options", "vgg16",
         "--head", "linear_svm", "--per-class", "5", "--out", str(tmp_path)], "",
         cifar_vgg.QUICK))
     assert list(payload["accuracies"]) == ["vgg16"] and len(payload["accuracies"]["vgg16"]) == 1

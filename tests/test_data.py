@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from common import data
-from common.cli import UserInputError
+from common.lesson import data
+from common.errors import UserInputError
 from conftest import synthetic_digits
 
 
@@ -252,7 +252,7 @@ def test_quick_cifar_offline_uses_the_shipped_real_sample(monkeypatch, tmp_path)
     offline_cifar(monkeypatch, tmp_path)
     dataset = data.load_cifar10(None, quick=True)
     assert dataset.name == "cifar10-sample" and dataset.source == data.CIFAR10_SAMPLE
-    assert dataset.source.endswith(os.path.join("common", "cifar10_quick.npz"))
+    assert dataset.source.endswith(os.path.join("common", "lesson", "cifar10_quick.npz"))
     assert "CIFAR-10 is not available" in dataset.warning
     assert "200-image CIFAR-10 sample shipped for --quick" in dataset.warning
     assert "not the lecture's data" in dataset.warning

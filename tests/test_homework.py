@@ -21,7 +21,7 @@ from homework import check
 # The VGG16 transfer model as the scripts build it (mnist_vgg.transfer_model,
 # cifar_vgg.transfer_model), for any number of classes: the frozen base, then a head.
 VGG_TRANSFER_MODEL = ("return keras.Sequential([keras.Input((32, 32, 3)), base,\n"
-                      "    *vgg.head({variant}, base.outputs[0].shape[1:], num_classes, "
+                      "    *bases.head({variant}, base.outputs[0].shape[1:], num_classes, "
                       "seed=0).layers])")
 
 # A body for each TODO that does what the lecture's scripts do, through `common/` and
@@ -30,20 +30,20 @@ SOLUTIONS = {
     "tl_mnist": {
         "split_classes": "return data.select_classes(images, labels, classes)",
         "freeze_layers": "transfer.freeze(layers_to_freeze)",
-        "new_output_layer": "return models.softmax_output(num_classes, seed=0)",
+        "new_output_layer": "return networks.softmax_output(num_classes, seed=0)",
         "build_transfer_model": "return tl_mnist.transfer_model(pretrained, num_classes, seed=0)",
     },
     "mnist_vgg": {
         "pad_and_repeat": "return data.pad_and_repeat(images)",
         "split_classes": "return data.select_classes(images, labels, classes)",
         "freeze_base": "transfer.freeze(base)",
-        "make_head": "return vgg.head(variant, input_shape, num_classes, seed=0)",
+        "make_head": "return bases.head(variant, input_shape, num_classes, seed=0)",
         "build_transfer_model": VGG_TRANSFER_MODEL.format(variant="variant"),
     },
     "cifar_vgg": {
         "stratified_sample": "return data.stratified_sample(labels, per_class, rng)",
         "freeze_base": "transfer.freeze(base)",
-        "make_head": 'return vgg.head("dense512_nodrop", input_shape, num_classes, seed=0)',
+        "make_head": 'return bases.head("dense512_nodrop", input_shape, num_classes, seed=0)',
         "build_transfer_model": VGG_TRANSFER_MODEL.format(variant='"dense512_nodrop"'),
     },
 }
@@ -72,7 +72,7 @@ MISTAKES = [
      "padding", ["values differ", "first at image 0, row 2, column 2, channel 0: expected 248, "
                  "got 0"]),
     ("mnist_vgg", "make_head",
-     "return vgg.head('plain' if variant == 'dropout' else variant, input_shape, num_classes, 0)",
+     "return bases.head('output' if variant == 'dropout' else variant, input_shape, num_classes, 0)",
      "head variants", ["for 'dropout': expected Flatten -> Dropout(0.5) -> Dense(4, softmax), "
                        "got Flatten -> Dense(4, softmax)"]),
     ("mnist_vgg", "build_transfer_model",
@@ -99,7 +99,8 @@ def fill_in(source: str, bodies: dict[str, str]) -> str:
         lines[statement.lineno - 1:statement.end_lineno] = [
             indent + line for line in bodies[name].splitlines()]
     docstring_end = tree.body[0].end_lineno
-    lines.insert(docstring_end, "from common import data, models, transfer, vgg\nimport tl_mnist")
+    lines.insert(docstring_end, "from common.lesson import bases, data, networks, transfer\n"
+                                "import tl_mnist")
     return "\n".join(lines) + "\n"
 
 

@@ -10,8 +10,11 @@ import keras
 import cifar_vgg
 import mnist_vgg
 import tl_mnist
-from common import cli, experiment, models, training, transfer, trials, vgg
-from common.settings import FineTune, FitSettings
+from common import engine
+from common.engine import trials
+from common.lesson import bases, networks, transfer
+from common.runs import cli, tables
+from common.lesson.settings import FineTune, FitSettings
 from test_vgg import random_images, write_cifar_npz
 
 STAGE_FIT = FitSettings(epochs=1, batch_size=4)  # the fine-tuning stage's own training
@@ -32,12 +35,13 @@ def test_the_defaults_are_the_lectures(script):
     config = script.Config()
     assert (config.optimizer, config.lr, config.fine_tune, config.augment) == (
         "adam", None, "0", False)
-    fit = config.fit_settings(config.epochs, config.batch_size)
+    fit = config.fit
+    assert (fit.epochs, fit.batch_size) == (config.epochs, config.batch_size)
     assert (fit.optimizer, fit.learning_rate, fit.rate) == ("adam", None, 0.001)
     assert config.fine_tuning is None and not config.plain
-    assert experiment.training_line(fit, config.fine_tuning,
-                                    augment=config.augment, noise=config.noise,
-                                    plain=config.plain) == (
+    assert config.training_line() == tables.training_line(
+        fit, config.fine_tuning, augment=config.augment, noise=config.noise,
+        plain=config.plain) == (
         "training: adam, learning rate 0.001 (the lecture's); no augmentation; "
         "trials side by side (the fast engine)")
     if script is not tl_mnist:
@@ -63,7 +67,7 @@ def test_fine_tuning_opens_exactly_the_last_n_copied_layers():
 
 
 def test_fine_tuning_a_vgg16_block_by_name_and_a_wrong_name():
-    base = vgg.pretrained_base("vgg16", "none")
+    base = bases.pretrained_base("vgg16", "none")
     assert base.trainable_weights == []
     transfer.unfreeze_top(base, opening("block5"))
     assert trainable_names(base) == ["block5_conv1", "block5_conv2", "block5_conv3"]
@@ -73,7 +77,7 @@ def test_fine_tuning_a_vgg16_block_by_name_and_a_wrong_name():
 
 
 def test_fine_tuning_keeps_batchnorm_frozen():
-    base = vgg.pretrained_base("resnet50", "none")
+    base = bases.pretrained_base("resnet50", "none")
     opened = transfer.unfreeze_top(base, opening("conv5"))
     norms = [layer for layer in opened if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms and not any(layer.trainable for layer in norms)
@@ -84,11 +88,11 @@ def test_fine_tuning_keeps_batchnorm_frozen():
 
 def test_augmentation_changes_images_in_training_only():
     images = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
-    augment = models.augmentation(seed=3)
+    augment = networks.augmentation(seed=3)
     assert np.array_equal(keras.ops.convert_to_numpy(augment(images, training=False)), images)
     first = keras.ops.convert_to_numpy(augment(images, training=True))
     assert not np.allclose(first, images)
-    again = models.augmentation(seed=3)  # the same trial draws the same transformations
+    again = networks.augmentation(seed=3)  # the same trial draws the same transformations
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(images, training=True)), first)
 
 
@@ -97,8 +101,8 @@ def test_augmentation_switches_feature_caching_off_and_says_so(capsys):
     model = tl_mnist.transfer_model(base, 5, seed=1, augment=True)
     rng = np.random.default_rng(0)
     train = (rng.random((8, 28, 28, 1)).astype("float32"), np.arange(8) % 5)
-    trials.train_and_test([model], [train], train, [1], FitSettings(epochs=1, batch_size=4),
-                          label="augmented", say=print)
+    engine.train_trials({1: model}, {1: train}, train, FitSettings(epochs=1, batch_size=4),
+                        label="augmented")
     printed = capsys.readouterr().out
     assert "no features are cached" in printed and "features of the frozen layers" not in printed
 
@@ -114,9 +118,8 @@ def captured_fits(monkeypatch) -> list[dict]:
                       "optimizer": fit.optimizer, "learning_rate": fit.rate})
         return original(models_, inputs, labels, seeds, fit, **options)
 
-    # Scripts call it through common.training or common.trials: record both.
+    # The engine calls it from common.engine.trials.
     monkeypatch.setattr(trials, "fit_side_by_side", recording)
-    monkeypatch.setattr(training, "fit_side_by_side", recording)
     return calls
 
 
@@ -128,8 +131,8 @@ def test_tl_mnist_options_reach_both_stages(mnist_like_npz, tmp_path, captured_f
     stages = {call["label"]: call for call in captured_fits}
     assert stages["no transfer"]["optimizer"] == stages["transfer"]["optimizer"] == "rmsprop"
     assert stages["no transfer"]["learning_rate"] == stages["transfer"]["learning_rate"] == 0.002
-    assert stages["fine-tune"]["learning_rate"] == pytest.approx(0.0002)  # a tenth, by default
-    assert stages["fine-tune"]["epochs"] == 3
+    assert stages["transfer + fine-tune"]["learning_rate"] == pytest.approx(0.0002)  # a tenth
+    assert stages["transfer + fine-tune"]["epochs"] == 3
     assert stages["pretraining"]["optimizer"] == "adam"  # the base is the lecture's
     assert list(results["summary"]) == ["no transfer", "transfer", "transfer + fine-tune"]
     assert "rmsprop, learning rate 0.002" in results["training"]
@@ -147,12 +150,12 @@ def test_a_bad_fine_tune_fails_before_any_training(mnist_like_npz, tmp_path, cap
 
 @pytest.mark.parametrize("name, features", [("resnet50", 2048), ("mobilenetv2", 1280)])
 def test_other_bases_build_and_train_one_step(name, features):
-    base = vgg.pretrained_base(name, "none")
+    base = bases.pretrained_base(name, "none")
     assert base.outputs[0].shape[1:] == (1, 1, features) and base.trainable_weights == []
     before = [w.copy() for w in base.get_weights()]
-    model = mnist_vgg.transfer_model(base, "plain", seed=0)  # 5 classes
+    model = mnist_vgg.transfer_model(base, "output", seed=0)  # 5 classes
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    x = vgg.preprocess(random_images(4, seed=1), name)
+    x = bases.preprocess(random_images(4, seed=1), name)
     loss = model.train_on_batch(x, np.arange(4) % 5)
     assert np.isfinite(loss)
     assert all(np.array_equal(a, b) for a, b in zip(before, base.get_weights()))
@@ -160,9 +163,9 @@ def test_other_bases_build_and_train_one_step(name, features):
 
 def test_each_base_has_its_own_preprocessing():
     images = random_images(2, seed=0)
-    mobile = vgg.preprocess(images, "mobilenetv2")
+    mobile = bases.preprocess(images, "mobilenetv2")
     assert mobile.min() >= -1 and mobile.max() <= 1  # scaled to -1..1
-    np.testing.assert_allclose(vgg.preprocess(images, "vgg16")[..., 0],
+    np.testing.assert_allclose(bases.preprocess(images, "vgg16")[..., 0],
                                images[..., 2].astype("float32") - 103.939, atol=1e-4)  # BGR
 
 
@@ -170,11 +173,11 @@ def test_vgg_scripts_with_every_option_end_to_end(mnist_like_npz, tmp_path, capt
     options = {"weights": "none", "trials": 1, "epochs": 1, "fine_tune": "block5_conv3",
                "fine_tune_epochs": 1, "augment": True, "optimizer": "sgd", "lr": 0.01}
     results = mnist_vgg.main(mnist_vgg.Config(
-        data=mnist_like_npz, dataset="mnist", variants="plain", small_size=10, test_size=20,
+        data=mnist_like_npz, dataset="mnist", options="output", small_size=10, test_size=20,
         out=str(tmp_path / "mnist"), **options))
-    assert list(results["summary"]) == ["plain", "plain + fine-tune"] and results["complete"]
+    assert list(results["summary"]) == ["output", "output + fine-tune"] and results["complete"]
     cifar = cifar_vgg.Config(data=write_cifar_npz(tmp_path / "c.npz", per_class=4),
-                             runs="cnn_tanh,mobilenetv2", base="mobilenetv2", per_class=2,
+                             options="cnn_tanh,mobilenetv2", base="mobilenetv2", per_class=2,
                              test_size=20, out=str(tmp_path / "cifar"),
                              **{**options, "fine_tune": "1"})
     results = cifar_vgg.main(cifar)
@@ -184,5 +187,5 @@ def test_vgg_scripts_with_every_option_end_to_end(mnist_like_npz, tmp_path, capt
     fine_tuned = results["histories"]["mobilenetv2 + fine-tune"][0]
     assert fine_tuned["fine_tune_start"] == 1 and len(fine_tuned["val_accuracy"]) == 2
     assert {call["optimizer"] for call in captured_fits} == {"sgd"}
-    fine = [call for call in captured_fits if call["label"] == "fine-tune"]
+    fine = [call for call in captured_fits if call["label"].endswith(" + fine-tune")]
     assert len(fine) == 2 and all(call["learning_rate"] == pytest.approx(0.001) for call in fine)

@@ -12,7 +12,7 @@ import pytest
 import cifar_vgg
 import mnist_vgg
 import tl_mnist
-from common import cli
+from common.runs import cli
 
 
 def both_paths(script, argv: list[str], tmp_path) -> tuple[dict, dict]:
@@ -48,10 +48,10 @@ def test_tl_mnist_plain_code_and_engine_agree(mnist_like_npz, tmp_path):
 
 def test_mnist_vgg_plain_code_and_engine_agree(mnist_like_npz, tmp_path):
     argv = ["--data", mnist_like_npz, "--weights", "none", "--trials", "2", "--epochs", "3",
-            "--small-size", "10", "--test-size", "40", "--variants", "plain,dense512",
+            "--small-size", "10", "--test-size", "40", "--options", "output,dense512",
             "--fine-tune", "1", "--fine-tune-epochs", "1"]
     plain, engine = both_paths(mnist_vgg, argv, tmp_path)
-    assert set(plain["accuracies"]) == {"plain", "dense512", "plain + fine-tune",
+    assert set(plain["accuracies"]) == {"output", "dense512", "output + fine-tune",
                                         "dense512 + fine-tune"}
     assert_same_accuracies(plain, engine)
     # The test-set curves agree too (the training curves are measured differently: Keras
@@ -65,7 +65,7 @@ def test_mnist_vgg_plain_code_and_engine_agree(mnist_like_npz, tmp_path):
 
 def test_cifar_vgg_plain_code_and_engine_agree(cifar_like_npz, tmp_path):
     argv = ["--data", cifar_like_npz, "--weights", "none", "--trials", "2", "--epochs", "2",
-            "--per-class", "3", "--runs", "cnn_tanh,vgg16", "--fine-tune", "2",
+            "--per-class", "3", "--options", "cnn_tanh,vgg16", "--fine-tune", "2",
             "--fine-tune-epochs", "1"]
     plain, engine = both_paths(cifar_vgg, argv, tmp_path)
     assert set(plain["accuracies"]) == {"cnn_tanh", "vgg16", "vgg16 + fine-tune"}

@@ -205,7 +205,7 @@ def test_the_three_scripts_quick_runs_make_one_page_with_every_table_and_plot(
     import cifar_vgg
     import mnist_vgg
     import tl_mnist
-    from common import cli
+    from common.runs import cli
     from test_vgg import write_cifar_npz
 
     out = str(tmp_path / "results")

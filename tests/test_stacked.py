@@ -11,8 +11,9 @@ from keras import layers
 
 import cifar_vgg
 import tl_mnist
-from common import models, stacked, training, transfer
-from common.settings import FitSettings
+from common.engine import side_by_side, stacked
+from common.lesson import networks, transfer
+from common.lesson.settings import FitSettings
 from test_training import assert_same_weights, small_sets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,14 +30,14 @@ def odd_cnn(seed: int) -> keras.Sequential:
     return keras.Sequential([
         keras.Input((12, 12, 3)),
         layers.Conv2D(4, 3, strides=2, padding="same", use_bias=False, activation="tanh",
-                      **models.seeded(seed, "conv1")),
-        layers.Conv2D(6, 2, activation="softmax", **models.seeded(seed, "conv2")),
+                      **networks.seeded(seed, "conv1")),
+        layers.Conv2D(6, 2, activation="softmax", **networks.seeded(seed, "conv2")),
         layers.MaxPooling2D(2, padding="same", name="pool"),
         layers.Flatten(name="flatten"),
-        models.dropout(0.0, seed, "no_dropout"),
-        layers.Dense(7, activation="relu", **models.seeded(seed, "dense")),
-        models.dropout(0.3, seed, "dropout"),
-        models.softmax_output(3, seed),
+        networks.dropout(0.0, seed, "no_dropout"),
+        layers.Dense(7, activation="relu", **networks.seeded(seed, "dense")),
+        networks.dropout(0.3, seed, "dropout"),
+        networks.softmax_output(3, seed),
     ])
 
 
@@ -86,10 +87,10 @@ def test_stacked_training_equals_training_each_trial_alone(batch_size):
         y.append(rng.integers(0, 3, 18))
     alone = [odd_cnn(seed) for seed in seeds]
     for model, inputs, labels, seed in zip(alone, x, y, seeds):
-        training.fit_side_by_side([model], [inputs], [labels], [seed], FitSettings(3, batch_size))
+        side_by_side.fit_side_by_side([model], [inputs], [labels], [seed], FitSettings(3, batch_size))
     together = [odd_cnn(seed) for seed in seeds]
     assert stacked.alike_groups(together) == [[0, 1, 2]]
-    training.fit_side_by_side(together, x, y, seeds, FitSettings(3, batch_size))
+    side_by_side.fit_side_by_side(together, x, y, seeds, FitSettings(3, batch_size))
     for a, b in zip(alone, together):
         assert_same_weights(a, b, atol=1e-5)
         states = [model.get_layer("dropout").seed_generator.state for model in (a, b)]
@@ -105,7 +106,7 @@ def test_frozen_layers_stay_frozen_when_stacked():
     built = [tl_mnist.transfer_model(base, 5, seed) for seed in seeds]
     assert stacked.alike_groups(built) == [[0, 1]]
     heads_before = [model.get_layer("output").get_weights()[0].copy() for model in built]
-    training.fit_side_by_side(built, [x for x, _ in sets], [y for _, y in sets], seeds,
+    side_by_side.fit_side_by_side(built, [x for x, _ in sets], [y for _, y in sets], seeds,
                               FitSettings(2, 4))
     for model, head in zip(built, heads_before):
         for name in ("conv1", "conv2"):
@@ -115,7 +116,7 @@ def test_frozen_layers_stay_frozen_when_stacked():
 
 @needs_stacking
 def test_only_alike_networks_of_known_layers_are_stacked():
-    for build in (tl_mnist.lecture_cnn, models.deep_cnn):
+    for build in (tl_mnist.lecture_cnn, networks.deep_cnn):
         assert stacked.alike_groups([build(5, seed) for seed in (1, 2, 3)]) == [[0, 1, 2]]
     assert stacked.alike_groups([cifar_vgg.cifar_cnn("tanh", seed)
                                  for seed in (1, 2, 3)]) == [[0, 1, 2]]
@@ -157,10 +158,10 @@ def test_alike_trials_stack_and_the_others_train_as_branches_in_the_same_run():
 
     alone = build()
     for model, (x, y), seed in zip(alone, sets, seeds):
-        training.fit_side_by_side([model], [x], [y], [seed], FitSettings(epochs=2, batch_size=7))
+        side_by_side.fit_side_by_side([model], [x], [y], [seed], FitSettings(epochs=2, batch_size=7))
     together = build()
     assert stacked.alike_groups(together) == [[0, 2], [1]]
-    training.fit_side_by_side(together, [x for x, _ in sets], [y for _, y in sets], seeds,
+    side_by_side.fit_side_by_side(together, [x for x, _ in sets], [y for _, y in sets], seeds,
                               FitSettings(epochs=2, batch_size=7))
     for a, b in zip(alone, together):
         assert_same_weights(a, b, atol=1e-5)
@@ -171,19 +172,19 @@ def test_side_by_side_falls_back_to_branches_where_they_cannot_stack(monkeypatch
     seeds = [11, 12, 13]
     sets = small_sets(20, seeds)
     alone = tl_mnist.lecture_cnn(5, seed=12)
-    training.fit_side_by_side([alone], [sets[1][0]], [sets[1][1]], [12],
+    side_by_side.fit_side_by_side([alone], [sets[1][0]], [sets[1][1]], [12],
                               FitSettings(epochs=2, batch_size=4))
     monkeypatch.setattr(stacked, "stacking_key", lambda model: None)
     together = [tl_mnist.lecture_cnn(5, seed=seed) for seed in seeds]
     assert stacked.alike_groups(together) == [[0], [1], [2]]
-    training.fit_side_by_side(together, [x for x, _ in sets], [y for _, y in sets], seeds,
+    side_by_side.fit_side_by_side(together, [x for x, _ in sets], [y for _, y in sets], seeds,
                               FitSettings(epochs=2, batch_size=4))
     assert_same_weights(alone, together[1], atol=1e-5)
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="a TensorFlow build option")
 def test_without_onednn_tensorflow_cannot_train_grouped_convolutions_and_branches_are_used():
-    script = ("import common, keras, tl_mnist; from common import stacked; "
+    script = ("import keras, tl_mnist; from common.engine import stacked; "
               "print(stacked.grouped_conv_trains(), "
               "stacked.alike_groups([tl_mnist.lecture_cnn(5, s) for s in (1, 2)]))")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from common import reporting, stats
+from common.runs import tables, stats
 
 # The first worked example of Welch's t-test on Wikipedia ("Welch's t-test", Examples):
 # t = -2.46, df = 24.99, p = 0.021.
@@ -98,11 +98,11 @@ def test_summary_table_and_comparison_lines_show_the_statistics():
     results = {"no transfer": dict(enumerate(WELCH_A)), "transfer": dict(enumerate(WELCH_B))}
     summary = stats.summarize_options({k: {s: v / 100 for s, v in r.items()}
                                        for k, r in results.items()})
-    table = reporting.summary_table(summary, {"transfer": (0.2, 0.3)})
+    table = tables.summary_table(summary, {"transfer": (0.2, 0.3)})
     assert "95% CI of mean" in table and "20.8 ± 2.8%" in table and "20.0–30.0%" in table
-    line = reporting.comparison_lines(stats.comparisons(
+    line = tables.comparison_lines(stats.comparisons(
         {k: {s: v / 100 for s, v in r.items()} for k, r in results.items()}, "no transfer"))
     assert "transfer vs no transfer: +2.2 points (95% CI +0.3 to +4.0)" in line
     assert "Welch t = 2.46, df = 25.0, p = 0.021" in line and "Cohen's d = 0.90" in line
     assert "ahead in 10 of 15 paired trials, paired t-test p = " in line
-    assert reporting.summary_table({}, {}) == "(no trial has finished yet)"
+    assert tables.summary_table({}, {}) == "(no trial has finished yet)"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tl_mnist
-from common import cli
+from common.runs import cli
 from conftest import ROOT, synthetic_digits
 
 FAST = ["--trials", "2", "--epochs", "3", "--pretrain-epochs", "2", "--small-size", "20"]
@@ -93,7 +93,7 @@ def bad_input_cases(folder) -> list[tuple[list[str], str]]:
         (["--data", write_npz(folder / "few.npz", x_train=x[few_threes], y_train=y[few_threes])],
          "class 3 has only 3 images"),
         (["--data", write_npz(folder / "ok.npz"), "--small-size", "12"], "multiple of 5"),
-        (["--data", write_npz(folder / "ok.npz"), "--base", str(folder / "absent.keras")],
+        (["--data", write_npz(folder / "ok.npz"), "--base-file", str(folder / "absent.keras")],
          "absent.keras: no such file"),
     ]
 

@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 
 import tl_mnist
-from common import data, trials
-from common.settings import FitSettings
-from common.training import epoch_orders, fit_side_by_side
+from common import engine
+from common.engine import trials
+from common.engine.side_by_side import fit_side_by_side
+from common.lesson import data
+from common.lesson.orders import epoch_orders
+from common.lesson.settings import FitSettings
 from conftest import synthetic_digits
 
 
@@ -55,8 +58,9 @@ def test_same_seeds_reproduce_a_run_exactly():
     for _ in range(2):
         sets = small_sets(15, seeds)
         built = [tl_mnist.lecture_cnn(5, seed=seed) for seed in seeds]
-        runs.append(trials.train_and_test(built, sets, sets[0], seeds,
-                                          FitSettings(epochs=2, batch_size=4), label="run"))
+        runs.append(engine.train_trials(dict(zip(seeds, built)), dict(zip(seeds, sets)),
+                                        sets[0], FitSettings(epochs=2, batch_size=4),
+                                        label="run"))
         runs.append(built)
     assert runs[0] == runs[2]
     for first, second in zip(runs[1], runs[3]):
@@ -65,7 +69,7 @@ def test_same_seeds_reproduce_a_run_exactly():
 
 @pytest.mark.parametrize("batch_size", [4, 7])
 def test_training_heads_on_cached_features_equals_training_whole_models(batch_size, capsys):
-    """The speed-up for transfer: `train_and_test` computes the features of the shared
+    """The speed-up for transfer: `train_trials` computes the features of the shared
     frozen layers once and trains the heads on them; the result is whole-model training's."""
     seeds = [21, 22]
     sets = small_sets(20, seeds)
@@ -80,7 +84,8 @@ def test_training_heads_on_cached_features_equals_training_whole_models(batch_si
     whole_records = trials.train_and_score(whole, sets, test, seeds, fit, validate=False,
                                            label="whole")
     capsys.readouterr()
-    cached_records = trials.train_and_test(cached, sets, test, seeds, fit, label="cached")
+    cached_records = [record for _, record in engine.train_trials(
+        dict(zip(seeds, cached)), dict(zip(seeds, sets)), test, fit, label="cached")]
     assert "features of the frozen layers" in capsys.readouterr().out  # it did cache
     for a, b in zip(whole, cached):
         assert_same_weights(a, b, atol=1e-5)
@@ -88,6 +93,7 @@ def test_training_heads_on_cached_features_equals_training_whole_models(batch_si
     # Dropout really was active while training: without it the weights would differ
     no_dropout = tl_mnist.transfer_model(base, 5, seeds[0])
     no_dropout.get_layer("dropout").rate = 0.0
-    trials.train_and_test([no_dropout], sets[:1], test, seeds[:1], fit, label="no dropout")
+    engine.train_trials({seeds[0]: no_dropout}, {seeds[0]: sets[0]}, test, fit,
+                        label="no dropout")
     assert not np.allclose(no_dropout.get_layer("output").get_weights()[0],
                            whole[0].get_layer("output").get_weights()[0], atol=1e-4)

@@ -9,10 +9,10 @@ import keras
 from keras import layers
 
 import tl_mnist
-from common import checkpoints, transfer
-from common.cli import UserInputError
-from common.settings import FitSettings
-from common.training import fit_side_by_side
+from common.lesson import saved_models, transfer
+from common.errors import UserInputError
+from common.lesson.settings import FitSettings
+from common.engine.side_by_side import fit_side_by_side
 from conftest import synthetic_digits
 
 
@@ -57,9 +57,9 @@ def test_copied_dropout_gets_the_trials_own_seed(base):
 
 def test_training_moves_the_head_only_and_leaves_base_and_its_file_alone(base, tmp_path):
     path = str(tmp_path / "base.keras")
-    checkpoints.save_model(base, path, {"config": {}})
+    saved_models.save_model(base, path, {"config": {}})
     digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
-    loaded = checkpoints.load_model(path)
+    loaded = saved_models.load_model(path)
     base_before = weights_of(transfer.hidden_layers(loaded))
     model = tl_mnist.transfer_model(loaded, 5, seed=0)
     frozen_before = weights_of(transfer.hidden_layers(model))
@@ -110,7 +110,7 @@ def test_freeze_and_unfreeze_keep_batchnorm_in_inference_mode():
 def test_legacy_h5_loads(base, tmp_path):
     path = str(tmp_path / "mnist_5_15.h5")
     base.save(path)
-    loaded = checkpoints.load_model(path, "--base", (28, 28, 1))
+    loaded = saved_models.load_model(path, "--base", (28, 28, 1))
     model = tl_mnist.transfer_model(loaded, 5, seed=0)
     assert model.count_params() == 26_821
 
@@ -120,25 +120,25 @@ def test_corrupt_or_mismatched_models_give_one_clear_error(base, tmp_path):
     base.save(str(tmp_path / "whole.keras"))
     truncated.write_bytes((tmp_path / "whole.keras").read_bytes()[:500])
     with pytest.raises(UserInputError, match="half.keras: not a readable Keras model"):
-        checkpoints.load_model(str(truncated))
+        saved_models.load_model(str(truncated))
     with pytest.raises(UserInputError, match=r"inputs of shape \(28, 28, 1\), expected"):
-        checkpoints.load_model(str(tmp_path / "whole.keras"), "--base", (32, 32, 3))
+        saved_models.load_model(str(tmp_path / "whole.keras"), "--base", (32, 32, 3))
     with pytest.raises(FileNotFoundError, match="--base .*missing.keras: no such file"):
-        checkpoints.load_model(str(tmp_path / "missing.keras"))
+        saved_models.load_model(str(tmp_path / "missing.keras"))
 
 
 def test_saved_model_is_reused_only_when_its_config_matches(base, tmp_path):
     path = str(tmp_path / "base.keras")
-    checkpoints.save_model(base, path, {"config": {"epochs": 15}})
-    assert checkpoints.load_if_matching(path, {"config": {"epochs": 15}}) is not None
-    assert checkpoints.load_if_matching(path, {"config": {"epochs": 14}}) is None
+    saved_models.save_model(base, path, {"config": {"epochs": 15}})
+    assert saved_models.load_if_matching(path, {"config": {"epochs": 15}}) is not None
+    assert saved_models.load_if_matching(path, {"config": {"epochs": 14}}) is None
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
 
 
 def test_a_save_that_fails_midway_leaves_the_old_model_and_no_partial_file(base, tmp_path,
                                                                           monkeypatch):
     path = str(tmp_path / "mnist_5_15.keras")
-    checkpoints.save_model(base, path, {"config": {"epochs": 15}})
+    saved_models.save_model(base, path, {"config": {"epochs": 15}})
     before = (tmp_path / "mnist_5_15.keras").read_bytes()
     assert oct(os.stat(path).st_mode & 0o777) == "0o644"  # readable by others, as results are
 
@@ -149,6 +149,6 @@ def test_a_save_that_fails_midway_leaves_the_old_model_and_no_partial_file(base,
 
     monkeypatch.setattr(type(base), "save", crash)
     with pytest.raises(KeyboardInterrupt):
-        checkpoints.save_model(base, path, {"config": {"epochs": 16}})
+        saved_models.save_model(base, path, {"config": {"epochs": 16}})
     assert (tmp_path / "mnist_5_15.keras").read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["mnist_5_15.json", "mnist_5_15.keras"]

@@ -2,6 +2,7 @@
 study end to end on synthetic digits."""
 
 import dataclasses
+import functools
 import json
 import os
 import subprocess
@@ -12,10 +13,13 @@ import pytest
 
 import tl_mnist
 import transferability
-from common import cli, models, transfer
-from common.experiment import Experiment
-from common.settings import FitSettings
-from common.training import fit_side_by_side
+from common import engine
+from common.lesson import networks, transfer
+from common.lesson import plain as lesson_plain
+from common.runs import cli
+from common.runs.trial_log import TrialLog
+from common.lesson.settings import FitSettings
+from common.engine.side_by_side import fit_side_by_side
 from conftest import ROOT, synthetic_digits
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "dense1"]
@@ -24,7 +28,7 @@ LAYERS = ["conv1", "conv2", "conv3", "conv4", "dense1"]
 @pytest.fixture(scope="module")
 def source():
     """A deep CNN standing in for a trained base (its own seed: its own weights)."""
-    return models.deep_cnn(5, seed=100)
+    return networks.deep_cnn(5, seed=100)
 
 
 def weights(model, name):
@@ -52,7 +56,7 @@ def test_deep_cnn_has_five_transferable_layers(source):
 @pytest.mark.parametrize("frozen", [True, False])
 def test_copies_exactly_n_layers_into_new_objects_with_the_right_flags(source, n, frozen):
     before = {name: weights(source, name) for name in LAYERS}
-    model = transfer.copy_first_layers(source, models.deep_cnn(5, seed=7), n, frozen)
+    model = transfer.copy_first_layers(source, networks.deep_cnn(5, seed=7), n, frozen)
     for name in LAYERS[:n]:
         assert same(weights(model, name), before[name]), name
         assert model.get_layer(name).trainable is not frozen, name
@@ -70,7 +74,7 @@ def test_copies_exactly_n_layers_into_new_objects_with_the_right_flags(source, n
 
 
 def test_the_rest_is_initialised_by_the_trials_seed(source):
-    first, again, other = (transfer.copy_first_layers(source, models.deep_cnn(5, seed=seed), 2,
+    first, again, other = (transfer.copy_first_layers(source, networks.deep_cnn(5, seed=seed), 2,
                                                       frozen=True) for seed in (7, 7, 8))
     assert same(first.get_weights(), again.get_weights())
     for name in ["conv3", "conv4", "dense1", "output"]:
@@ -82,9 +86,9 @@ def test_the_rest_is_initialised_by_the_trials_seed(source):
 
 def test_training_moves_only_the_fresh_layers_when_frozen_and_never_the_source(source):
     before = {name: weights(source, name) for name in LAYERS}
-    frozen = transfer.copy_first_layers(source, models.deep_cnn(5, seed=1, name="frozen"), 3,
+    frozen = transfer.copy_first_layers(source, networks.deep_cnn(5, seed=1, name="frozen"), 3,
                                         frozen=True)
-    tuned = transfer.copy_first_layers(source, models.deep_cnn(5, seed=1, name="tuned"), 3,
+    tuned = transfer.copy_first_layers(source, networks.deep_cnn(5, seed=1, name="tuned"), 3,
                                        frozen=False)
     fresh = {name: weights(frozen, name) for name in ["conv4", "dense1", "output"]}
     x, y = odd_digits(40)
@@ -100,14 +104,14 @@ def test_training_moves_only_the_fresh_layers_when_frozen_and_never_the_source(s
 @pytest.mark.parametrize("n", [0, 6, -1, 2.0, True])
 def test_n_outside_one_to_l_is_a_clear_error(source, n):
     with pytest.raises(ValueError, match=r"copy 1 to 5 layers.*conv1, conv2, conv3, conv4, dense1"):
-        transfer.copy_first_layers(source, models.deep_cnn(5, seed=7), n, frozen=True)
+        transfer.copy_first_layers(source, networks.deep_cnn(5, seed=7), n, frozen=True)
 
 
 def test_another_architecture_or_a_shared_model_is_a_clear_error(source):
     with pytest.raises(ValueError, match="build the target with the source's architecture"):
         transfer.copy_first_layers(source, tl_mnist.lecture_cnn(5, seed=7), 1, frozen=True)
     with pytest.raises(ValueError, match="build the target with the source's architecture"):
-        transfer.copy_first_layers(source, models.deep_cnn(5, seed=7, hidden=64), 5, frozen=True)
+        transfer.copy_first_layers(source, networks.deep_cnn(5, seed=7, hidden=64), 5, frozen=True)
     with pytest.raises(ValueError, match="shares layer objects"):
         transfer.copy_first_layers(source, source, 1, frozen=True)
 
@@ -157,9 +161,11 @@ def test_main_writes_the_table_json_and_png_and_resumes(mnist_like_npz, tmp_path
 
 
 def test_a_target_size_not_divisible_by_five_is_one_line(mnist_like_npz, tmp_path, capsys):
-    config = transferability.Config(data=mnist_like_npz, out=str(tmp_path / "out"),
-                                    models_dir=str(tmp_path), target_size=12)
-    assert cli.run_script(transferability.main, config, "transferability.py") == 2
+    with pytest.raises(SystemExit) as exit_info:  # (the config's own check, at the command line)
+        cli.parse_config(transferability.Config, [
+            "--data", mnist_like_npz, "--out", str(tmp_path / "out"), "--models-dir",
+            str(tmp_path), "--target-size", "12"], "", transferability.QUICK)
+    assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "--target-size 12: must be 0" in error
     assert not (tmp_path / "out").exists()  # refused before anything was written
@@ -188,20 +194,25 @@ def test_plain_code_and_engine_agree_trial_by_trial(mnist_like_npz, tmp_path):
                                         epochs=2, batch_size=25, target_size=50, test_size=60,
                                         plain=plain)
         a_train, _, b_pool, b_test = transferability.task_sets(dataset, config)
-        run = Experiment("transferability", config, dataset, transferability.one_trial)
-        b_sets = transferability.b_training_sets(b_pool, 50, run.all_seeds)
+        log = TrialLog("transferability", config, dataset)
+        b_sets = transferability.b_training_sets(b_pool, 50, log.all_seeds)
         fit = FitSettings(epochs=2, batch_size=25)
         base_fit = FitSettings(epochs=1, batch_size=50)
-        base_a = transferability.base_networks(run, "A", {0: a_train}, base_fit, config,
-                                               dataset.name)[0]
-        bases_b = transferability.base_networks(run, "B", b_sets, base_fit, config,
-                                                dataset.name)
-        networks = {**transferability.transferred_networks("BnB-frozen", [2], run.seeds,
+        # the two paths, as transferability.main chooses them
+        pretrain_all = (functools.partial(lesson_plain.pretrain_each, transferability.pretrain)
+                        if plain else engine.pretrain)
+        train_trials = (functools.partial(lesson_plain.trial_by_trial, transferability.one_trial)
+                        if plain else functools.partial(engine.train_trials, cache_features=False))
+        bases = [transferability.base_networks(role, sets, base_fit, config.models_dir, False,
+                                               dataset.name, pretrain_all)
+                 for role, sets in (("A", {0: a_train}), ("B", b_sets))]
+        base_a, bases_b = bases[0][0], bases[1]
+        networks = {**transferability.transferred_networks("BnB-frozen", [2], log.todo,
                                                           base_a, bases_b),
-                    **transferability.transferred_networks("AnB-fine-tuned", [4], run.seeds,
+                    **transferability.transferred_networks("AnB-fine-tuned", [4], log.todo,
                                                           base_a, bases_b)}
-        run.trials(networks, b_sets, b_test, fit, cache_features=False)
-        accuracies[plain] = run.finished()
+        log.record_trials(train_trials(networks, b_sets, b_test, fit, label="both"))
+        accuracies[plain] = log.accuracies(log.planned)
     assert list(accuracies[True]) == ["2BnB-frozen", "4AnB-fine-tuned"]
     for option, by_seed in accuracies[True].items():
         assert list(by_seed) == [0, 1], option

@@ -1,5 +1,5 @@
-"""The trials file: finished trials survive a kill, --resume goes on, --jobs gives the
-same results."""
+"""The trials file: finished trials survive a kill, --resume goes on, shards merge, --jobs
+gives the same results."""
 
 import dataclasses
 import json
@@ -12,18 +12,32 @@ import time
 import pytest
 
 import tl_mnist
-from common import cli, data, trial_log, trials
-from common.experiment import Experiment
+from common import engine
+from common.lesson import data
+from common.runs import cli, trial_log
 from conftest import ROOT
 
-CONFIG = {"epochs": 5, "seed": 0, "trials": 3, "out": "results"}
+
+@dataclasses.dataclass(frozen=True)
+class Config(cli.RunFlags):
+    """A script's config in small: result fields, and operational ones (--out, --trials)."""
+
+    trials: int = cli.shared("trials", 3)
+    seed: int = cli.shared("seed", 0)
+    epochs: int = cli.shared("epochs", 5)
+    out: str = cli.shared("out", "results")
 
 
-def make_log(tmp_path, resume=False, **changes) -> trial_log.TrialLog:
-    log = trial_log.TrialLog(str(tmp_path / "x.trials.jsonl"), "x", {**CONFIG, **changes},
-                             resume, say=lambda line: None)
-    log.start()
-    return log
+@dataclasses.dataclass
+class Data:
+    """What a TrialLog needs of a `data.Dataset`."""
+
+    name: str = "mnist"
+
+
+def make_log(tmp_path, **changes) -> trial_log.TrialLog:
+    config = Config(**{"out": str(tmp_path), **changes})
+    return trial_log.TrialLog("x", config, Data(), say=lambda line: None)
 
 
 def test_each_trial_is_one_flushed_line_and_resume_reads_them_back(tmp_path):
@@ -31,48 +45,60 @@ def test_each_trial_is_one_flushed_line_and_resume_reads_them_back(tmp_path):
     log.append("transfer", 0, 0.93, history={"loss": [1.0]})
     log.append("transfer", 1, 0.95)
     lines = (tmp_path / "x.trials.jsonl").read_text().splitlines()
-    assert json.loads(lines[0])["config"] == CONFIG and len(lines) == 3
-    # Only the config fields that change results must match: --out and --trials may differ.
-    again = make_log(tmp_path, resume=True, out="elsewhere", trials=30)
-    assert again.accuracies(["transfer", "other"], [0, 1, 2]) == {
-        "transfer": {0: 0.93, 1: 0.95}, "other": {}}
-    assert again.extra("transfer", [0], "history") == [{"loss": [1.0]}]
-    assert again.missing([("transfer", 0), ("transfer", 2)]) == [("transfer", 2)]
+    assert json.loads(lines[0])["config"]["epochs"] == 5 and len(lines) == 3
+    # Only the config fields that change results must match: --trials may differ.
+    again = make_log(tmp_path, resume=True, trials=30)
+    assert again.accuracies(["transfer", "other"]) == {"transfer": {0: 0.93, 1: 0.95},
+                                                      "other": {}}
+    assert again.records[("transfer", 0)]["history"] == {"loss": [1.0]}
+    assert again.todo("transfer") == [2, *range(3, 30)]
+    assert again.planned == ["transfer"]
 
 
 def test_resume_refuses_another_config_naming_the_flag(tmp_path):
-    make_log(tmp_path)
+    make_log(tmp_path).append("a", 0, 0.5)
     with pytest.raises(cli.UserInputError, match=r"--epochs 5 -> 100"):
         make_log(tmp_path, resume=True, epochs=100)
 
 
-def test_a_new_run_keeps_an_earlier_file_with_trials_and_writes_nothing_before_start(tmp_path):
+def test_a_new_run_keeps_an_earlier_file_with_trials_and_writes_nothing_before_a_trial(tmp_path):
     make_log(tmp_path).append("a", 0, 0.5)
-    # A run that fails on bad input before its trials start leaves the file alone.
-    trial_log.TrialLog(str(tmp_path / "x.trials.jsonl"), "x", CONFIG, False)
-    assert "0.5" in (tmp_path / "x.trials.jsonl").read_text()
+    # A run that fails on bad input before its first trial leaves the file alone.
     make_log(tmp_path)
-    make_log(tmp_path)  # the file it replaces holds no trial: nothing to keep
-    kept = [name for name in os.listdir(tmp_path) if name != "x.trials.jsonl"]
-    assert len(kept) == 1 and kept[0].startswith("x.trials.") and kept[0].endswith(".jsonl")
-    assert "0.5" in (tmp_path / kept[0]).read_text()
-    assert len((tmp_path / "x.trials.jsonl").read_text().splitlines()) == 1
+    assert "0.5" in (tmp_path / "x.trials.jsonl").read_text()
+    make_log(tmp_path).append("b", 0, 0.6)
+    make_log(tmp_path).append("c", 0, 0.7)
+    kept = sorted(name for name in os.listdir(tmp_path) if name != "x.trials.jsonl")
+    assert len(kept) >= 1 and all(name.startswith("x.trials.") for name in kept)
+    assert "0.5" in "".join((tmp_path / name).read_text() for name in kept)
+    assert "0.7" in (tmp_path / "x.trials.jsonl").read_text()
 
 
-def test_run_trains_only_the_missing_trials(tmp_path):
+def test_record_writes_only_the_missing_trials_as_they_come(tmp_path):
     log = make_log(tmp_path)
     log.append("a", 0, 0.5)
-    asked = []
+    seeds = log.todo("a")
+    assert seeds == [1, 2]
+    written = []
 
-    def train(todo):
-        asked.append(todo)
-        return [{"accuracy": 0.6 + seed / 10} for _, seed in todo]
+    def results():  # as the plain path yields them, one trial after the other
+        for seed in [0, *seeds]:
+            yield seed, {"accuracy": 0.6 + seed / 10}
+            written.append(len(make_log(tmp_path, resume=True).records))
 
-    log.run([("a", 0), ("a", 1), ("a", 2)], train)
-    log.run([("a", 0), ("a", 1)], train)  # all finished: not called
-    assert asked == [[("a", 1), ("a", 2)]]
-    assert make_log(tmp_path, resume=True).accuracies(["a"], [0, 1, 2])["a"] == {
-        0: 0.5, 1: 0.7, 2: 0.8}
+    log.record("a", results())
+    assert written == [1, 2, 3]  # each trial on disk before the next one trains
+    assert make_log(tmp_path, resume=True).accuracies(["a"])["a"] == {0: 0.5, 1: 0.7, 2: 0.8}
+
+
+def test_a_fine_tuned_record_starts_with_its_first_stage_history(tmp_path):
+    log = make_log(tmp_path)
+    first = {"accuracy": 0.5, "history": {"accuracy": [0.4, 0.5], "loss": [2.0, 1.0]}}
+    second = {"accuracy": 0.7, "history": {"accuracy": [0.7], "loss": [0.5]}}
+    log.record("a", [(0, first)])
+    log.record("a + fine-tune", [(0, second)], after="a")
+    assert log.records[("a + fine-tune", 0)]["history"] == {
+        "accuracy": [0.4, 0.5, 0.7], "loss": [2.0, 1.0, 0.5], "fine_tune_start": 2}
 
 
 def test_a_line_cut_off_by_a_kill_is_dropped_and_the_next_trial_gets_its_own_line(tmp_path):
@@ -81,19 +107,32 @@ def test_a_line_cut_off_by_a_kill_is_dropped_and_the_next_trial_gets_its_own_lin
     with open(path, "a") as file:
         file.write('{"option": "a", "seed": 1, "accu')  # killed mid-write
     resumed = make_log(tmp_path, resume=True)
-    assert resumed.accuracies(["a"], [0, 1])["a"] == {0: 0.5}
+    assert resumed.accuracies(["a"])["a"] == {0: 0.5}
     resumed.append("a", 1, 0.6)
-    assert make_log(tmp_path, resume=True).accuracies(["a"], [0, 1])["a"] == {0: 0.5, 1: 0.6}
+    assert make_log(tmp_path, resume=True).accuracies(["a"])["a"] == {0: 0.5, 1: 0.6}
+
+
+def test_resume_merges_the_shards_files_and_refuses_another_runs(tmp_path):
+    for shard, accuracy in (("1/2", 0.5), ("2/2", 0.6)):
+        make_log(tmp_path, shard=shard).record("a", [(int(shard[0]) - 1, {"accuracy": accuracy})])
+    assert sorted(os.listdir(tmp_path)) == ["x.shard-1-of-2.trials.jsonl",
+                                            "x.shard-2-of-2.trials.jsonl"]
+    merged = make_log(tmp_path, resume=True)
+    assert merged.accuracies(["a"])["a"] == {0: 0.5, 1: 0.6}
+    assert len((tmp_path / "x.trials.jsonl").read_text().splitlines()) == 3
+    make_log(tmp_path, shard="1/3", epochs=9).append("a", 2, 0.7)
+    with pytest.raises(cli.UserInputError, match=r"shard-1-of-3.*--epochs 9 -> 5"):
+        make_log(tmp_path, resume=True)
 
 
 @pytest.mark.parametrize("damage, message", [
-    ('{"option": "a", "seed": 2, "accuracy": 0.7}\nnot json\n', "line 3: not a trial record"),
-    ('{"option": "a", "seed": "two", "accuracy": 0.7}\n', "line 2: not a trial record"),
-    ('{"option": "a", "seed": 2}\n', "line 2: not a trial record"),
+    ('{"option": "a", "seed": 2, "accuracy": 0.7}\nnot json\n', "line 4: not a trial record"),
+    ('{"option": "a", "seed": "two", "accuracy": 0.7}\n', "line 3: not a trial record"),
+    ('{"option": "a", "seed": 2}\n', "line 3: not a trial record"),
 ])
 def test_other_damage_is_one_error_naming_the_line(tmp_path, damage, message):
     path = tmp_path / "x.trials.jsonl"
-    make_log(tmp_path)
+    make_log(tmp_path).append("a", 0, 0.5)  # the header, then one trial
     with open(path, "a") as file:
         file.write(damage)
     with pytest.raises(cli.UserInputError, match=message):
@@ -129,14 +168,14 @@ def test_a_config_becomes_the_flags_that_give_it_back():
 
 def test_ctrl_c_ends_with_the_summary_of_the_finished_trials(mnist_like_npz, tmp_path,
                                                               monkeypatch, capsys):
-    engine = trials.train_and_test
+    original = engine.train_trials
 
     def interrupted_in_option_2(models, *args, **kwargs):  # Ctrl-C while "transfer" trains
-        if kwargs.get("label", args[5] if len(args) > 5 else "").startswith("transfer"):
+        if kwargs.get("label", "").startswith("transfer"):
             raise KeyboardInterrupt
-        return engine(models, *args, **kwargs)
+        return original(models, *args, **kwargs)
 
-    monkeypatch.setattr(trials, "train_and_test", interrupted_in_option_2)
+    monkeypatch.setattr(engine, "train_trials", interrupted_in_option_2)
     config = tl_mnist.Config(data=mnist_like_npz, trials=2, epochs=2, pretrain_epochs=1,
                              small_size=10, out=str(tmp_path), models_dir=str(tmp_path))
     with pytest.raises(KeyboardInterrupt):
@@ -214,17 +253,35 @@ def test_ctrl_c_stops_at_the_epoch_end_with_a_summary_and_status_130(mnist_like_
 
 
 def test_jobs_give_the_same_results_as_one_process(mnist_like_npz, tmp_path):
-    command = tl_mnist_command(mnist_like_npz, str(tmp_path), "--jobs", "2", "--epochs", "20")
-    in_jobs = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert in_jobs.returncode == 0, in_jobs.stderr
-    assert in_jobs.stdout.count("finished: ") == 4
-    with open(tmp_path / "tl_mnist.json") as file:
-        from_jobs = json.load(file)
-    config = cli.parse_config(tl_mnist.Config, command[2:], "", tl_mnist.QUICK)
-    serial = tl_mnist.main(dataclasses.replace(config, jobs=1, out=str(tmp_path / "serial")))
-    assert from_jobs["accuracies"] == serial["accuracies"]
-    assert from_jobs["trial_seeds"] == serial["trial_seeds"] == {"no transfer": [0, 1],
-                                                                 "transfer": [0, 1]}
+    """--jobs 2 runs two shard processes of the same command, then the summary once; the
+    trials and the JSON's accuracies equal those of --jobs 1."""
+    runs = {}
+    for jobs in ("2", "1"):
+        folder = str(tmp_path / f"jobs{jobs}")
+        command = tl_mnist_command(mnist_like_npz, folder, "--jobs", jobs, "--epochs", "20")
+        runs[jobs] = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert runs[jobs].returncode == 0, runs[jobs].stderr
+    assert runs["2"].stdout.count("finished: ") == 4 and "finished: " not in runs["1"].stdout
+    results = {}
+    for jobs in ("2", "1"):
+        with open(tmp_path / f"jobs{jobs}" / "tl_mnist.json") as file:
+            results[jobs] = json.load(file)
+    assert results["2"]["accuracies"] == results["1"]["accuracies"]
+    assert results["2"]["trial_seeds"] == results["1"]["trial_seeds"] == {
+        "no transfer": [0, 1], "transfer": [0, 1]}
+    lines = {jobs: sorted((r["option"], r["seed"], r["accuracy"]) for r in trial_lines(
+        str(tmp_path / f"jobs{jobs}" / "tl_mnist.trials.jsonl"))) for jobs in ("2", "1")}
+    assert lines["2"] == lines["1"] and len(lines["1"]) == 4
+    # The code after the trials in main ran once in each process: the launcher's own
+    # summary once, and each shard's summary (of its own trials) once in its log.
+    assert runs["2"].stdout.count("\nsummary: ") == 1 == runs["1"].stdout.count("\nsummary: ")
+    for job in (1, 2):
+        log = (tmp_path / "jobs2" / f"tl_mnist.job{job}.log").read_text()
+        assert log.count("\nsummary: ") == 1 and log.count(f"shard {job}/2: its trials") == 1
+    # One shard pretrained the base while the other waited for it, then reused it.
+    logs = [(tmp_path / "jobs2" / f"tl_mnist.job{job}.log").read_text() for job in (1, 2)]
+    assert sum(log.count("pretraining on") for log in logs) == 1
+    assert "pretraining on" not in runs["2"].stdout and "reusing" in runs["2"].stdout
 
 
 def test_a_damaged_trials_file_is_one_line_with_resume(mnist_like_npz, tmp_path, capsys):
@@ -241,7 +298,7 @@ def test_more_trials_on_resume_train_only_the_new_ones_with_the_same_results(
 
     def run(folder: str, trials: int, resume: bool = False) -> dict:
         return mnist_vgg.main(mnist_vgg.Config(
-            data=mnist_like_npz, dataset="mnist", weights="none", variants="plain,dropout",
+            data=mnist_like_npz, dataset="mnist", weights="none", options="output,dropout",
             trials=trials, epochs=2, small_size=10, test_size=30, out=str(tmp_path / folder),
             resume=resume))
 
@@ -255,14 +312,11 @@ def test_more_trials_on_resume_train_only_the_new_ones_with_the_same_results(
 
 
 def test_jobs_with_a_shard_is_refused_before_anything_is_written(tmp_path):
-    config = tl_mnist.Config(jobs=2, shard="1/2", out=str(tmp_path / "out"))
-    dataset = data.load_digits_as_mnist()
     with pytest.raises(cli.UserInputError, match="--jobs 2 with --shard 1/2"):
-        Experiment("tl_mnist", config, dataset, tl_mnist.one_trial)
+        make_log(tmp_path / "out", jobs=2, shard="1/2")
     assert not os.listdir(tmp_path)
 
 
 def test_a_shard_without_trials_is_refused(tmp_path):
-    config = tl_mnist.Config(trials=2, shard="3/3", out=str(tmp_path / "out"))
     with pytest.raises(cli.UserInputError, match="--shard 3/3: no trial falls to this shard"):
-        Experiment("tl_mnist", config, data.load_digits_as_mnist(), tl_mnist.one_trial)
+        make_log(tmp_path / "out", trials=2, shard="3/3")

@@ -1,4 +1,4 @@
-"""Frozen VGG16 and its heads (common/vgg.py), mnist_vgg.py and cifar_vgg.py.
+"""Frozen VGG16 and its heads (common/bases.py), mnist_vgg.py and cifar_vgg.py.
 
 VGG16 keeps random weights here (`weights="none"`): the pipeline is the same as with
 ImageNet's, and nothing is downloaded. One VGG16 is built for the whole module; the
@@ -19,15 +19,18 @@ from keras import layers
 
 import cifar_vgg
 import mnist_vgg
-from common import cli, data, training, trials, vgg
-from common.settings import FitSettings
+from common import engine
+from common.engine import side_by_side, trials
+from common.lesson import bases, data
+from common.runs import cli
+from common.lesson.settings import FitSettings
 from conftest import ROOT
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Every download fails at once: the proxy is a closed port on this machine.
 OFFLINE = {name: "http://127.0.0.1:9" for name in ("http_proxy", "https_proxy",
                                                    "HTTP_PROXY", "HTTPS_PROXY")}
-EXPECTED_TRAINABLE = {"plain": 2_565, "dropout": 2_565, "dense512": 265_221,
+EXPECTED_TRAINABLE = {"output": 2_565, "dropout": 2_565, "dense512": 265_221,
                       "dropout2": 265_221, "dense512_nodrop": 265_221}
 
 
@@ -35,7 +38,7 @@ EXPECTED_TRAINABLE = {"plain": 2_565, "dropout": 2_565, "dense512": 265_221,
 def base() -> keras.Model:
     """The one VGG16 of this module: random weights, frozen. Tests must not train it."""
     keras.utils.set_random_seed(0)
-    return vgg.pretrained_base("vgg16", "none")
+    return bases.pretrained_base("vgg16", "none")
 
 
 def random_images(count: int, seed: int, shape=(32, 32, 3)) -> np.ndarray:
@@ -110,18 +113,18 @@ def test_vgg16_preprocess_is_caffe_mode_on_a_copy_for_uint8_and_unit_floats():
     kept = images.copy()
     expected = images[..., ::-1].astype("float32") - np.array([103.939, 116.779, 123.68],
                                                                dtype="float32")
-    np.testing.assert_allclose(vgg.preprocess(images, "vgg16"), expected, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(bases.preprocess(images, "vgg16"), expected, rtol=0, atol=1e-4)
     np.testing.assert_array_equal(images, kept)
-    np.testing.assert_allclose(vgg.preprocess(images.astype("float32") / 255, "vgg16"),
+    np.testing.assert_allclose(bases.preprocess(images.astype("float32") / 255, "vgg16"),
                                expected, rtol=0, atol=1e-3)
 
 
 def test_body_features_of_preprocessed_images_preprocess_exactly_once(base):
-    """The scripts preprocess once (`vgg.preprocess`, in `mnist_vgg.to_vgg_input` and
+    """The scripts preprocess once (`bases.preprocess`, in `mnist_vgg.to_vgg_input` and
     cifar_vgg.main); the engine's `trials.body_features` then runs the base as it is."""
     images = random_images(5, seed=2)
     kept = images.copy()
-    features = trials.body_features(base, vgg.preprocess(images, "vgg16"),
+    features = trials.body_features(base, bases.preprocess(images, "vgg16"),
                                     batch_size=2)  # batches of 2, 2 and 1
     once = keras.applications.vgg16.preprocess_input(images.astype("float32"))
     twice = keras.applications.vgg16.preprocess_input(once.copy())
@@ -148,13 +151,13 @@ def described_layers(description: str) -> list[tuple[str, list[str]]]:
 
 
 def test_the_lecture_has_five_head_variants():
-    assert set(vgg.HEAD_VARIANTS) == set(EXPECTED_TRAINABLE)
+    assert set(bases.HEAD_VARIANTS) == set(EXPECTED_TRAINABLE)
 
 
-@pytest.mark.parametrize("variant", list(vgg.HEAD_VARIANTS))
+@pytest.mark.parametrize("variant", list(bases.HEAD_VARIANTS))
 def test_head_has_the_layers_its_description_names(variant):
-    head = vgg.head(variant, (1, 1, 512), 5, seed=0)
-    described = described_layers(vgg.HEAD_VARIANTS[variant])
+    head = bases.head(variant, (1, 1, 512), 5, seed=0)
+    described = described_layers(bases.HEAD_VARIANTS[variant])
     assert [type(layer).__name__ for layer in head.layers] == [name for name, _ in described]
     for layer, (name, args) in zip(head.layers, described):
         if name == "Dropout":
@@ -167,11 +170,11 @@ def test_head_has_the_layers_its_description_names(variant):
 
 
 def test_unknown_head_variant_is_a_user_error():
-    with pytest.raises(cli.UserInputError, match="--variants foo"):
-        vgg.head("foo", (1, 1, 512), 5, seed=0)
+    with pytest.raises(cli.UserInputError, match="head foo: unknown"):
+        bases.head("foo", (1, 1, 512), 5, seed=0)
 
 
-@pytest.mark.parametrize("variant", list(vgg.HEAD_VARIANTS))
+@pytest.mark.parametrize("variant", list(bases.HEAD_VARIANTS))
 def test_transfer_model_trains_only_its_head(base, variant):
     model = mnist_vgg.transfer_model(base, variant, seed=3)  # 5 classes: the odd digits
     assert model.layers[0] is base
@@ -187,7 +190,7 @@ def test_fit_leaves_the_frozen_base_unchanged_and_trains_the_head(base):
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     base_before = base.get_weights()
     head_before = head_weights(model)
-    x = vgg.preprocess(random_images(8, seed=3), "vgg16")
+    x = bases.preprocess(random_images(8, seed=3), "vgg16")
     model.fit(x, np.arange(8) % 5, batch_size=4, epochs=1, verbose=0)  # two steps
     for before, after in zip(base_before, base.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
@@ -201,9 +204,9 @@ def test_training_heads_on_cached_features_equals_training_whole_models(base, ba
                                                                          capsys):
     """What the scripts rely on: VGG16's features computed once give the same heads."""
     seed = 7
-    x = vgg.preprocess(random_images(12, seed=5), "vgg16")
+    x = bases.preprocess(random_images(12, seed=5), "vgg16")
     y = np.arange(12) % 5
-    test = (vgg.preprocess(random_images(10, seed=6), "vgg16"), np.arange(10) % 5)
+    test = (bases.preprocess(random_images(10, seed=6), "vgg16"), np.arange(10) % 5)
     fit = FitSettings(epochs=2, batch_size=batch_size)
     whole = mnist_vgg.transfer_model(base, "dense512", seed)
     cached = mnist_vgg.transfer_model(base, "dense512", seed)
@@ -211,10 +214,11 @@ def test_training_heads_on_cached_features_equals_training_whole_models(base, ba
     for a, b in zip(initial, head_weights(cached), strict=True):
         np.testing.assert_array_equal(a, b)
 
-    training.fit_side_by_side([whole], [x], [y], [seed], fit)
-    whole_accuracy = training.accuracies([whole], *test)
+    side_by_side.fit_side_by_side([whole], [x], [y], [seed], fit)
+    whole_accuracy = side_by_side.accuracies([whole], *test)
     capsys.readouterr()
-    cached_records = trials.train_and_test([cached], [(x, y)], test, [seed], fit, label="t")
+    cached_records = [record for _, record in
+                      engine.train_trials({seed: cached}, {seed: (x, y)}, test, fit, label="t")]
     assert "features of the frozen layers" in capsys.readouterr().out  # it did cache
     for a, b in zip(head_weights(whole), head_weights(cached), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
@@ -223,7 +227,7 @@ def test_training_heads_on_cached_features_equals_training_whole_models(base, ba
     # Dropout was active in both: without it the head learns something else
     no_dropout = mnist_vgg.transfer_model(base, "dense512", seed)
     no_dropout.get_layer("dropout2").rate = 0.0
-    trials.train_and_test([no_dropout], [(x, y)], test, [seed], fit, label="no dropout")
+    engine.train_trials({seed: no_dropout}, {seed: (x, y)}, test, fit, label="no dropout")
     assert not np.allclose(head_weights(no_dropout)[0], head_weights(whole)[0], atol=1e-4)
 
 
@@ -231,7 +235,7 @@ def test_training_heads_on_cached_features_equals_training_whole_models(base, ba
 
 def test_missing_weights_file_names_the_flag():
     with pytest.raises(FileNotFoundError, match="--weights /nonexistent.h5"):
-        vgg.pretrained_base("vgg16", "/nonexistent.h5")
+        bases.pretrained_base("vgg16", "/nonexistent.h5")
 
 
 @pytest.mark.filterwarnings("ignore:Skipping nested container")
@@ -239,17 +243,17 @@ def test_a_file_that_is_not_vgg16_weights_is_a_user_error(tmp_path):
     text = tmp_path / "w.h5"
     text.write_text("not weights\n")
     with pytest.raises(cli.UserInputError, match="--weights .*w.h5: not VGG16 weights"):
-        vgg.pretrained_base("vgg16", str(text))
+        bases.pretrained_base("vgg16", str(text))
     other = keras.Sequential([keras.Input((4,)), layers.Dense(3)])
     other.save_weights(tmp_path / "other.weights.h5")
     with pytest.raises(cli.UserInputError, match="not VGG16 weights"):
-        vgg.pretrained_base("vgg16", str(tmp_path / "other.weights.h5"))
+        bases.pretrained_base("vgg16", str(tmp_path / "other.weights.h5"))
 
 
 def test_a_vgg16_weights_file_loads(base, tmp_path):
-    path = str(tmp_path / vgg.VGG16_NOTOP_FILE)  # the legacy .h5 format of Keras's file
+    path = str(tmp_path / bases.VGG16_NOTOP_FILE)  # the legacy .h5 format of Keras's file
     base.save(path)
-    loaded = vgg.pretrained_base("vgg16", path)
+    loaded = bases.pretrained_base("vgg16", path)
     assert loaded.trainable_weights == []
     for a, b in zip(base.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -261,7 +265,7 @@ def test_imagenet_weights_neither_cached_nor_downloadable_are_one_line(tmp_path)
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("mnist_vgg.py: error: --weights imagenet"), result.stderr
-    assert str(tmp_path / "models" / vgg.VGG16_NOTOP_FILE) in result.stderr
+    assert str(tmp_path / "models" / bases.VGG16_NOTOP_FILE) in result.stderr
     assert "could not be downloaded" in result.stderr
 
 
@@ -289,15 +293,21 @@ def assert_one_line(status, error, message):
     assert message in error, (message, error)
 
 
-def test_unknown_variant_is_one_line(tmp_path, capsys):
-    status, error = run_in_process(mnist_vgg, ["--variants", "plain,foo", "--dataset", "digits"],
-                                   tmp_path, capsys)
-    assert_one_line(status, error, "--variants plain,foo: unknown foo")
+def parse_error(script, flags, capsys) -> tuple[int, str]:
+    """A flag refused by the script's config: argparse's one line and exit status 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse_config(script.Config, flags, "", script.QUICK)
+    return exit_info.value.code, capsys.readouterr().err
 
 
-def test_unknown_run_is_one_line(tmp_path, capsys):
-    status, error = run_in_process(cifar_vgg, ["--runs", "foo"], tmp_path, capsys)
-    assert_one_line(status, error, "--runs foo: unknown foo")
+def test_unknown_head_is_one_line(capsys):
+    status, error = parse_error(mnist_vgg, ["--options", "output,foo"], capsys)
+    assert_one_line(status, error, "--options output,foo: unknown foo")
+
+
+def test_unknown_option_is_one_line(capsys):
+    status, error = parse_error(cifar_vgg, ["--options", "foo"], capsys)
+    assert_one_line(status, error, "--options foo: unknown foo")
 
 
 def test_cifar_npz_with_mnist_shaped_images_is_one_line(tmp_path, capsys):
@@ -322,7 +332,7 @@ def test_float_images_in_an_npz_work_with_vgg16_or_are_one_line(tmp_path, capsys
     unit = x.astype("float32") / 255
     np.savez(path, x_train=unit, y_train=y, x_test=unit, y_test=y)
     status, error = run_in_process(
-        cifar_vgg, ["--data", str(path), "--runs", "vgg16", "--per-class", "2", "--epochs", "1",
+        cifar_vgg, ["--data", str(path), "--options", "vgg16", "--per-class", "2", "--epochs", "1",
                     "--trials", "1"], tmp_path, capsys)
     if status != 0:
         assert_one_line(status, error, "--data")
@@ -340,12 +350,12 @@ def test_mnist_vgg_quick_run_writes_json_and_png(tmp_path):
         results = json.load(file)
     assert results["weights"] == "random weights: not transfer"
     assert results["dataset"]["name"] == "digits" and results["config"]["trials"] == 2
-    assert list(results["accuracies"]) == list(vgg.HEAD_VARIANTS)
+    assert list(results["accuracies"]) == list(bases.HEAD_VARIANTS)
     for variant, accuracies in results["accuracies"].items():
         assert len(accuracies) == 2 and all(0 <= a <= 1 for a in accuracies), variant
         assert results["summary"][variant]["n"] == 2
         assert results["summary"][variant]["mean"] == pytest.approx(np.mean(accuracies))
-    assert results["variants"] == vgg.HEAD_VARIANTS
+    assert results["heads"] == bases.HEAD_VARIANTS
     assert (out / "mnist_vgg.png").read_bytes()[:8] == PNG_SIGNATURE
 
 
@@ -355,7 +365,7 @@ def test_cifar_vgg_quick_run_writes_json_with_histories_and_png(tmp_path):
     result = run_script("cifar_vgg.py", "--quick", "--weights", "none", "--data", path,
                         "--out", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "vgg16 ran with random weights: a control, not transfer" in result.stdout
+    assert "random VGG16 weights: a control, not transfer" in result.stdout
     with open(out / "cifar_vgg.json") as file:
         results = json.load(file)
     assert results["weights"] == "random weights: not transfer"

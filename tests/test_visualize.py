@@ -17,7 +17,8 @@ from keras import layers
 import mnist_vgg
 import tl_mnist
 import visualize
-from common import checkpoints, cli, vgg
+from common.lesson import bases, saved_models
+from common.runs import cli
 from conftest import ROOT
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -31,7 +32,7 @@ OFFLINE = {name: "http://127.0.0.1:9" for name in ("http_proxy", "https_proxy",
 def cnn_path(tmp_path_factory) -> str:
     """The lecture's CNN (untrained; its layers are what matters), saved as .keras."""
     path = str(tmp_path_factory.mktemp("models") / "cnn.keras")
-    checkpoints.save_model(tl_mnist.lecture_cnn(5, seed=3), path, {"config": {}})
+    saved_models.save_model(tl_mnist.lecture_cnn(5, seed=3), path, {"config": {}})
     return path
 
 
@@ -80,9 +81,9 @@ def test_feature_maps_are_the_conv_layers_outputs_and_activity_counts_them():
 
 
 def test_vgg16_nested_in_a_sequential_gives_the_same_maps_as_vgg16_alone():
-    base = vgg.pretrained_base("vgg16", "none")
-    whole = mnist_vgg.transfer_model(base, "plain", seed=0)  # Sequential: VGG16, Flatten, Dense
-    images = vgg.preprocess(np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3),
+    base = bases.pretrained_base("vgg16", "none")
+    whole = mnist_vgg.transfer_model(base, "output", seed=0)  # Sequential: VGG16, Flatten, Dense
+    images = bases.preprocess(np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3),
                                                               dtype=np.uint8), "vgg16")
     alone, nested = visualize.feature_maps(base, images), visualize.feature_maps(whole, images)
     assert len(nested) == len(alone) == 13 == len(visualize.conv_layers(whole))
@@ -98,9 +99,9 @@ def test_lecture_cnn_writes_plots_and_json_naming_both_conv_layers(suffix, cnn_p
     path = cnn_path
     if suffix == ".h5":  # the lecture's own models are legacy .h5 files
         path = str(tmp_path / "cnn.h5")
-        checkpoints.load_model(cnn_path).save(path)
+        saved_models.load_model(cnn_path).save(path)
     out = tmp_path / "out"
-    payload = visualize.main(visualize.Config(model=path, data=mnist_like_npz, out=str(out),
+    payload = visualize.main(visualize.Config(base_file=path, data=mnist_like_npz, out=str(out),
                                               image_index=5, max_maps=4))
     saved = assert_files_written(out)
     assert [(row["layer"], row["output_shape"]) for row in saved["layers"]] == [
@@ -113,7 +114,7 @@ def test_lecture_cnn_writes_plots_and_json_naming_both_conv_layers(suffix, cnn_p
 
 def test_vgg16_with_random_weights_gives_13_conv_layers(cifar_like_npz, tmp_path, capsys):
     out = tmp_path / "out"
-    visualize.main(visualize.Config(model="vgg16", weights="none", data=cifar_like_npz,
+    visualize.main(visualize.Config(base="vgg16", weights="none", data=cifar_like_npz,
                                     out=str(out), image_index=19))
     saved = assert_files_written(out)
     assert len(saved["layers"]) == 13
@@ -140,27 +141,27 @@ def assert_one_line(status: int, error: str, message: str) -> None:
 def test_model_without_conv_layer_is_one_line(mnist_like_npz, tmp_path, capsys):
     path = str(tmp_path / "dense.keras")
     dense = keras.Sequential([keras.Input((28, 28, 1)), layers.Flatten(), layers.Dense(5)])
-    checkpoints.save_model(dense, path, {})
-    status, error = run_in_process(visualize.Config(model=path, data=mnist_like_npz,
+    saved_models.save_model(dense, path, {})
+    status, error = run_in_process(visualize.Config(base_file=path, data=mnist_like_npz,
                                                     out=str(tmp_path)), capsys)
     assert_one_line(status, error, "has no Conv2D layer (Flatten, Dense)")
 
 
 def test_missing_model_is_one_line_naming_the_fix(tmp_path, capsys):
     missing = str(tmp_path / "mnist_5_15.keras")
-    status, error = run_in_process(visualize.Config(model=missing, out=str(tmp_path)), capsys)
-    assert_one_line(status, error, f"--model {missing}: no such file; run python tl_mnist.py")
+    status, error = run_in_process(visualize.Config(base_file=missing, out=str(tmp_path)), capsys)
+    assert_one_line(status, error, f"--base-file {missing}: no such file; run python tl_mnist.py")
     assert "--quick" in error
 
 
 @pytest.mark.parametrize("config, message", [
     ({"image_index": 120}, "--image-index 120: the test set has 120 images; choose 0 to 119"),
     ({"image_index": -1}, "--image-index -1: the test set has 120 images"),
-    ({"weights": "none"}, "--weights none: only for --model vgg16"),
+    ({"weights": "none"}, "--weights none: only with --base vgg16"),
     ({"dataset": "cifar10"}, "--dataset cifar10: the model takes 28x28x1 digits"),
 ])
 def test_bad_choices_are_one_line(config, message, cnn_path, mnist_like_npz, tmp_path, capsys):
-    status, error = run_in_process(visualize.Config(model=cnn_path, data=mnist_like_npz,
+    status, error = run_in_process(visualize.Config(base_file=cnn_path, data=mnist_like_npz,
                                                     out=str(tmp_path), **config), capsys)
     assert_one_line(status, error, message)
 

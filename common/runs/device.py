@@ -5,7 +5,7 @@ import platform
 
 import keras
 
-from common import quiet_native_startup
+from common.startup import quiet_native_startup
 
 
 def configure_device() -> str:

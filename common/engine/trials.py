@@ -2,7 +2,7 @@
 
 Trial k has seed `base_seed + k`; that seed draws its small set, initialises its new
 layers, seeds its Dropout and orders its data. The scripts' plain `one_trial`
-(`compile`, `fit`, `evaluate`, one model at a time) is the reference; `train_and_test`
+(`compile`, `fit`, `evaluate`, one model at a time) is the reference; `train_trials`
 gives every trial the accuracy `one_trial` gives it, faster:
 
 - all trials train side by side in one Keras model (`common.training`), alike ones
@@ -18,24 +18,20 @@ import hashlib
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import keras
 
-from common.classic import CLASSIC_HEADS, classic_head_accuracies
-from common.cli import STOP_REQUESTED, UserInputError
-from common.settings import FineTune, FitSettings
-from common.training import (fit_side_by_side, predict_in_batches, predict_joint,
-                             side_by_side_model)
-from common.transfer import fine_tuning_copy, is_random, model_layers, split_body_head
+from common.lesson.classic import CLASSIC_HEADS, classic_head_accuracies
+from common.lesson.plain import TrialKey, seed_of
+from common.errors import STOP_REQUESTED, UserInputError
+from common.lesson.settings import FitSettings
+from common.engine.side_by_side import (fit_side_by_side, predict_in_batches, predict_joint,
+                                        side_by_side_model)
+from common.lesson.transfer import is_random, model_layers, split_body_head
 
 Examples = tuple[np.ndarray, np.ndarray]  # (images or features, labels)
-
-
-def trial_seeds(base_seed: int, trials: int) -> list[int]:
-    """Seeds of trials 0..trials-1: base_seed + k."""
-    return [base_seed + k for k in range(trials)]
 
 
 def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -111,7 +107,7 @@ def body_features(body: keras.Model, images: np.ndarray, cache_dir: str | None =
     start, batches = time.perf_counter(), []
     interactive = sys.stdout.isatty()  # a line redrawn in place; a log gets one line
     for first in range(0, len(images), batch_size):
-        if STOP_REQUESTED.is_set():  # Ctrl-C (see common.cli.run_script)
+        if STOP_REQUESTED.is_set():  # Ctrl-C or SIGTERM (see common.runs.cli.run_script)
             raise KeyboardInterrupt
         batches.append(keras.ops.convert_to_numpy(
             body(images[first:first + batch_size], training=False)))
@@ -129,40 +125,62 @@ def body_features(body: keras.Model, images: np.ndarray, cache_dir: str | None =
     return features
 
 
-def train_and_test(models: Sequence[keras.Model], train_sets: Sequence[Examples], test: Examples,
-                   seeds: Sequence[int], fit: FitSettings, validate: bool = False,
-                   label: str = "training", feature_cache: str | None = None,
-                   say: Callable[[str], None] = print) -> list[dict]:
+def train_trials(models: Mapping[TrialKey, keras.Model], train_sets: Mapping[int, Examples],
+                 test: Examples, fit: FitSettings, label: str = "training",
+                 validate: bool = False, feature_cache: str | None = None,
+                 cache_features: bool = True) -> list[tuple[TrialKey, dict]]:
     """The fast equivalent of the scripts' plain `one_trial`, for every trial at once.
 
-    Trial k gets what `one_trial(models[k], train_sets[k], test, fit, seeds[k])` gives:
-    `compile` with `fit.make_optimizer()`, `fit` on `training.in_seeded_order` (with
-    `validation_data=test` when `validate`), `evaluate` on `test`. The models are
+    Trial `seed` gets what `one_trial(models[seed], train_sets[seed], test, fit, seed)`
+    gives; `common.lesson.plain.trial_by_trial(one_trial, ...)` is that, trial after
+    trial: `compile` with `fit.make_optimizer()`, `fit` on `lesson.orders.in_seeded_order`
+    (with `validation_data=test` when `validate`), `evaluate` on `test`. The models are
     trained in place. A frozen front shared by the models (no trainable weights, nothing
     random) computes its output once per distinct image and only the heads train.
+    `tests/test_plain_equals_engine.py` checks the equality for every script.
 
     Args:
-        models: one built model per trial, ending in a softmax.
-        train_sets: each trial's (images, labels); trials may share the same arrays.
+        models: each trial's built model, ending in a softmax, keyed by its seed (or by
+            (option, seed), to train the trials of several options at once).
+        train_sets: trial seed -> its (images, labels) (trials may share arrays; more
+            seeds than `models` may be given).
         test: (images, labels) every trial is scored on.
-        seeds: each trial's seed (its data order).
         fit: epochs, batch size, optimizer, learning rate.
+        label: the option's name in the progress line.
         validate: record each trial's history (accuracy and loss per epoch, on its
-            training set and on `test`).
-        label: the phase's name in the progress line.
+            training set and on `test`), as `fit(..., validation_data=test)` does.
         feature_cache: keep the frozen front's features in this folder.
+        cache_features: False: train the whole models, for models whose frozen
+            fronts differ (the layer-by-layer study).
 
     Returns:
-        One record per trial: {"accuracy": test accuracy} (+ "history" with validate).
+        (key, record) per trial, in the order of `models`: record {"accuracy": test
+        accuracy} (+ "history" with validate).
     """
-    body, heads = shared_body(models)
-    if not model_layers(body):
-        if models[0].non_trainable_weights and is_random(model_layers(models[0])[0]):
-            say("  the models start with a random layer (augmentation): the frozen layers see "
-                "new images every epoch, so no features are cached and the whole models train")
-        return train_and_score(models, train_sets, test, seeds, fit, validate, label)
-    feature_sets, test_features = features_of(body, train_sets, test, feature_cache)
-    return train_and_score(heads, feature_sets, test_features, seeds, fit, validate, label)
+    keys = list(models)
+    if not keys:
+        return []
+    seeds = [seed_of(key) for key in keys]
+    chosen, sets = [models[key] for key in keys], [train_sets[seed] for seed in seeds]
+    body, heads = shared_body(chosen) if cache_features else (None, chosen)
+    if body is not None and not model_layers(body):
+        if chosen[0].non_trainable_weights and is_random(model_layers(chosen[0])[0]):
+            print("  the models start with a random layer (augmentation): the frozen layers "
+                  "see new images every epoch, so no features are cached and the whole "
+                  "models train")
+        body, heads = None, chosen
+    if body is not None:
+        sets, test = features_of(body, sets, test, feature_cache)
+    return list(zip(keys, train_and_score(heads, sets, test, seeds, fit, validate, label)))
+
+
+def pretrain(models: Mapping[int, keras.Model], train_sets: Mapping[int, Examples],
+             fit: FitSettings, label: str = "pretraining") -> None:
+    """The fast equivalent of the scripts' plain `pretrain(model, train_set, fit, seed)`
+    for each seed of `models`: all of them side by side, trained in place."""
+    seeds = list(models)
+    fit_side_by_side([models[seed] for seed in seeds], [train_sets[seed][0] for seed in seeds],
+                     [train_sets[seed][1] for seed in seeds], seeds, fit, label=label)
 
 
 def features_of(body: keras.Model, train_sets: Sequence[Examples], test: Examples,
@@ -176,35 +194,28 @@ def features_of(body: keras.Model, train_sets: Sequence[Examples], test: Example
     return [(by_array[id(x)], y) for x, y in train_sets], (features[offsets[-1]:], test[1])
 
 
-def classic_and_test(kind: str, models: Sequence[keras.Model], train_sets: Sequence[Examples],
-                     test: Examples, seeds: Sequence[int],
-                     feature_cache: str | None = None) -> list[dict]:
-    """A classic classifier (`common.classic`: logistic regression or a linear SVM) per
-    trial, fitted on the features of the models' shared frozen front instead of their
-    Keras head; the same code with --plain (scikit-learn trains it, not `fit`).
+def classic_trials(kind: str, models: Mapping[int, keras.Model],
+                   train_sets: Mapping[int, Examples], test: Examples,
+                   feature_cache: str | None = None) -> list[tuple[int, dict]]:
+    """A classic classifier (`common.lesson.classic`: logistic regression or a linear
+    SVM) per trial, fitted on the features of the models' shared frozen front instead
+    of their Keras head; the same code with --plain (scikit-learn trains it, not `fit`).
+
+    Returns:
+        (seed, {"accuracy": ...}) per trial, in the order of `models`.
 
     Raises:
         UserInputError: the models have no frozen front (e.g. they start with augmentation).
     """
-    body, _ = shared_body(models)
+    seeds = list(models)
+    if not seeds:
+        return []
+    body, _ = shared_body([models[seed] for seed in seeds])
     if not model_layers(body):
         raise UserInputError(f"the {kind} head learns from the frozen layers' features, which "
                              "change every epoch with --augment: drop --augment, or that head")
-    feature_sets, test_features = features_of(body, train_sets, test, feature_cache)
+    feature_sets, test_features = features_of(body, [train_sets[seed] for seed in seeds], test,
+                                              feature_cache)
     print(f"  {CLASSIC_HEADS[kind]} on those features, one per trial")
-    return [{"accuracy": accuracy}
-            for accuracy in classic_head_accuracies(kind, feature_sets, test_features, seeds)]
-
-
-def fine_tune_and_test(models: Sequence[keras.Model], train_sets: Sequence[Examples],
-                       test: Examples, seeds: Sequence[int], stage: FineTune,
-                       validate: bool = False) -> list[dict]:
-    """The second stage for every trial at once: the fast equivalent of
-    `one_trial(transfer.fine_tuning_copy(model, stage), train_set, test, stage.fit, seed)`.
-    The trained `models` stay as they are.
-
-    Returns:
-        One record per trial, as `train_and_test` gives.
-    """
-    copies = [fine_tuning_copy(model, stage) for model in models]
-    return train_and_score(copies, train_sets, test, seeds, stage.fit, validate, "fine-tune")
+    accuracies = classic_head_accuracies(kind, feature_sets, test_features, seeds)
+    return [(seed, {"accuracy": accuracy}) for seed, accuracy in zip(seeds, accuracies)]

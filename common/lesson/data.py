@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from common.cli import UserInputError
+from common.errors import UserInputError, brief
 
 MNIST_SHAPE = (28, 28, 1)
 MNIST_CLASSES = tuple(str(digit) for digit in range(10))  # label d is the digit d
@@ -53,6 +53,12 @@ class Dataset:
     name: str  # "mnist", "digits", "cifar10" or "cifar10-sample" (the shipped sample)
     source: str  # a path or a loader, for the report
     warning: str = ""  # said at the start, in the summary and in the JSON
+
+    def announcement(self) -> str:
+        """What a run prints first about its data: its name and source, and loudly any
+        warning (such as the digits standing in for MNIST)."""
+        return f"data: {self.name} ({self.source})" + (f"\n\n*** {self.warning}\n"
+                                                        if self.warning else "")
 
     def describe(self) -> dict:
         """What the JSON results record about the data."""
@@ -225,7 +231,7 @@ def load_from_keras(loader: Callable[[], tuple], filename: str, size: str,
     # Keras's get_file raises a bare Exception ("URL fetch failure ...") when offline.
     except Exception as error:  # noqa: BLE001 - re-raised with the cause attached
         raise ConnectionError(f"{filename} is not cached at {cached} and could not be "
-                              f"downloaded ({str(error).splitlines()[0][:120]})") from error
+                              f"downloaded ({brief(error)})") from error
     return checked_arrays((x_train, y_train, x_test, y_test), f"Keras's {filename}", shape,
                           class_names)
 

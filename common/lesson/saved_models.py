@@ -9,52 +9,18 @@ half-written model behind.
 
 import json
 import os
-import tempfile
 import zipfile
-from collections.abc import Callable
 
 import keras
 
-from common.cli import UserInputError
-from common.transfer import output_layer
-
-
-# mkstemp makes files only their owner can read; results are meant to be shared.
-READABLE = 0o644
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Writes `text` to `path` through a temporary file and a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".txt")
-    with os.fdopen(handle, "w") as file:
-        file.write(text)
-    os.chmod(temporary, READABLE)
-    os.replace(temporary, path)
+from common.errors import UserInputError, brief
+from common.files import atomic_save, atomic_write_text
+from common.lesson.transfer import output_layer
 
 
 def record_path(model_path: str) -> str:
     """The JSON record beside a saved model."""
     return os.path.splitext(model_path)[0] + ".json"
-
-
-def atomic_save(path: str, save: Callable[[str], None]) -> None:
-    """Calls `save(temporary)` to write a file next to `path`, then renames it to `path`;
-    a failed or interrupted save leaves no partial file and the old `path` as it was."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-",
-                                         suffix=os.path.splitext(path)[1])
-    os.close(handle)
-    try:
-        save(temporary)
-        os.chmod(temporary, READABLE)
-        os.replace(temporary, path)
-    except BaseException:  # a failed or interrupted save: remove the partial file, re-raise
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 def save_model(model: keras.Model, path: str, record: dict) -> None:
@@ -84,7 +50,7 @@ def load_model(path: str, flag: str = "--base",
         model = keras.models.load_model(path, compile=False)
     # Keras and h5py raise many types for a damaged file; name the file and move on.
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as error:
-        first_line = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+        first_line = brief(error, 160)
         raise UserInputError(f"{flag} {path}: not a readable Keras model ({type(error).__name__}: "
                              f"{first_line}); delete it or use another file") from error
     if not isinstance(model, keras.Model) or not model.inputs:

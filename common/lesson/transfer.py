@@ -10,15 +10,15 @@
   can be computed once and cached, and the head that must be trained.
 """
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import keras
 from keras import layers
 
-from common.cli import UserInputError
-from common.models import derive_seed
-from common.settings import FineTune
+from common.errors import UserInputError
+from common.lesson.networks import derive_seed
+from common.lesson.settings import FineTune
 
 Layer = keras.layers.Layer
 
@@ -191,6 +191,21 @@ def fine_tuning_copy(model: keras.Model, stage: FineTune) -> keras.Model:
     return copy
 
 
+FINE_TUNED = " + fine-tune"  # how results name an option after its fine-tuning stage
+
+
+def stage_names(option: str, stage: FineTune | None) -> list[str]:
+    """The results' names of an option's stages: [option], and with a fine-tuning
+    stage also "<option> + fine-tune"."""
+    return [option, option + FINE_TUNED] if stage else [option]
+
+
+def fine_tuning_copies(models: Mapping[int, keras.Model],
+                       stage: FineTune) -> dict[int, keras.Model]:
+    """`fine_tuning_copy` of each trial's trained model, keyed by the same seeds."""
+    return {seed: fine_tuning_copy(model, stage) for seed, model in models.items()}
+
+
 def is_random(layer: Layer) -> bool:
     """Whether `layer` (or a layer inside it) draws random numbers when training."""
     # Dropout keeps its stream as `seed_generator`, the Random* augmentation layers as
@@ -258,7 +273,7 @@ def copy_first_layers(source: keras.Model, target: keras.Model, n: int,
             names or weight shapes; or `target` shares layer objects with `source`.
 
     Example:
-        fresh = models.deep_cnn(5, seed=7)
+        fresh = networks.deep_cnn(5, seed=7)
         model = copy_first_layers(base_a, fresh, n=3, frozen=True)  # conv1..conv3 of A
     """
     originals, copies = transferable_layers(source), transferable_layers(target)
