@@ -147,6 +147,9 @@ def skip_reason(result: Any) -> str | None:
         return '"script" is not a name'
     if not isinstance(result["summary"], dict):
         return '"summary" is not an object of option -> statistics'
+    if result.get("shard"):
+        return (f"shard {result['shard']} of a run: its trials are in the run's own JSON once "
+                "merged (the same command without --shard, with --resume)")
     return None
 
 

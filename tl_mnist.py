@@ -234,17 +234,6 @@ def pretrained_cnn(config: Config, dataset: data.Dataset, big: tuple) -> tuple[k
     return base, {"path": path, **record, "trained_now": trained_now}
 
 
-def task_sets(dataset: data.Dataset, config: Config) -> tuple[tuple, tuple, tuple, tuple]:
-    """The big task's training and test images (even digits), the small task's pool and
-    test images (odd digits), labels 0..4 and pixels in [0, 1]; --big-size and
-    --test-size subsets drawn by --seed."""
-    seed = config.seed
-    return (data.task_images(dataset.x_train, dataset.y_train, EVEN_DIGITS, config.big_size, seed),
-            data.task_images(dataset.x_test, dataset.y_test, EVEN_DIGITS, config.test_size, seed),
-            data.task_images(dataset.x_train, dataset.y_train, ODD_DIGITS),
-            data.task_images(dataset.x_test, dataset.y_test, ODD_DIGITS, config.test_size, seed))
-
-
 def main(config: Config) -> dict:
     options = cli.choose_names(config.options, OPTIONS, "--options")
     print(f"tl_mnist: {config.trials} trials per option, device {configure_device()}")
@@ -254,7 +243,8 @@ def main(config: Config) -> dict:
     # 1. Load MNIST and split it into the two tasks (labels 0..4, pixels in [0, 1])
     dataset = data.load_mnist(config.data, config.dataset)
     print(dataset.announcement())
-    big, big_test, pool, test = task_sets(dataset, config)
+    big, big_test, pool, test = data.two_tasks(dataset, EVEN_DIGITS, ODD_DIGITS, config.big_size,
+                                               config.test_size, config.seed)
     log = TrialLog("tl_mnist", config, dataset)  # each trial on disk as it ends; --resume
     small_sets = data.small_sets(pool, config.small_size, log.all_seeds, data.ODD_DIGIT_NAMES)
     print(f"  big task (digits 0,2,4,6,8): {len(big[1]):,} training, {len(big_test[1]):,} "

@@ -68,7 +68,7 @@ from common.runs.trial_log import TrialLog, trial_seeds
 TASK_A, TASK_B = data.EVEN_DIGITS, data.ODD_DIGITS
 MODELS = ("AnB-frozen", "AnB-fine-tuned", "BnB-frozen", "BnB-fine-tuned")  # rows of the table
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "dense1")  # networks.deep_cnn's transferable layers
-# The networks of one `run.trials` call train side by side, each with its own copy of its
+# The networks of one training call train side by side, each with its own copy of its
 # B images in memory. Above this many images in one call (~630 MB of 28x28 floats), a
 # model type's n = 1..5 are spread over several calls.
 GROUP_IMAGES = 200_000
@@ -157,25 +157,13 @@ FROZEN_PAIRS = [(option_name(n, "BnB-frozen"), option_name(n, "AnB-frozen"))
 
 
 def option_groups(trials: int, b_size: int) -> list[tuple[str, list[int]]]:
-    """(model type, the n's) of each `run.trials` call, in order: every n of a model type
+    """(model type, the n's) of each training call, in order: every n of a model type
     in one call (so alike networks train stacked); when that would hold more than
     GROUP_IMAGES of B's images, as many n per call as fit (at least one)."""
     per_call = max(1, GROUP_IMAGES // (trials * b_size))
     ns = list(range(1, len(LAYERS) + 1))
     return [(model, ns[first:first + per_call]) for model in MODELS
             for first in range(0, len(ns), per_call)]
-
-
-def task_sets(dataset: data.Dataset, config: Config) -> tuple[tuple, tuple, tuple, tuple]:
-    """A's training and test images, B's whole training half and its test images (labels
-    0..4, pixels in [0, 1]), as many as --source-size and --test-size allow."""
-    return (data.task_images(dataset.x_train, dataset.y_train, TASK_A, config.source_size,
-                             config.seed),
-            data.task_images(dataset.x_test, dataset.y_test, TASK_A, config.test_size,
-                             config.seed),
-            data.task_images(dataset.x_train, dataset.y_train, TASK_B, 0, config.seed),
-            data.task_images(dataset.x_test, dataset.y_test, TASK_B, config.test_size,
-                             config.seed))
 
 
 def b_training_sets(pool: tuple, target_size: int, seeds: Sequence[int]) -> dict[int, tuple]:
@@ -367,7 +355,8 @@ def main(config: Config) -> dict:
     # and each trial's B training set
     dataset = data.load_mnist(config.data, config.dataset)
     print(dataset.announcement())
-    a_train, a_test, b_pool, b_test = task_sets(dataset, config)
+    a_train, a_test, b_pool, b_test = data.two_tasks(dataset, TASK_A, TASK_B, config.source_size,
+                                                     config.test_size, config.seed)
     b_sets = b_training_sets(b_pool, config.target_size, trial_seeds(config.seed, config.trials))
     log = TrialLog("transferability", config, dataset)  # each trial on disk as it ends
     b_size = len(b_sets[config.seed][1])

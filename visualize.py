@@ -41,7 +41,7 @@ import keras
 from keras import layers
 
 import tl_mnist  # the lecture's CNN, where a student reads it: tl_mnist.lecture_cnn
-from common import engine
+from common import engine, files
 from common.lesson import bases, data, saved_models, transfer
 from common.lesson.settings import FitSettings
 from common.runs import cli, tables
@@ -440,7 +440,7 @@ def main(config: Config) -> dict:
                "plots": [os.path.basename(p) for p in (filters_path, maps_path, activity_path)],
                "device": device, "environment": tables.environment(),
                "wall_time_s": round(time.perf_counter() - start, 2)}
-    tables.write_json(json_path, payload)
+    files.atomic_write_json(json_path, payload)
     if about_model.get("weights", "").startswith("random"):
         print("*** random weights: nothing was learned, so about half the units respond at "
               "every depth; a trained network's deeper layers respond to fewer")

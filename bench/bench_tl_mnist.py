@@ -29,6 +29,7 @@ startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_
 import keras
 from keras import layers
 import tl_mnist
+from common import files
 from common.lesson import data
 from common.runs import stats, tables
 from common.runs.device import configure_device
@@ -123,7 +124,7 @@ def main() -> None:
         print(f"  toolkit / plain = {report['ratio']:.3f} ({1 / report['ratio']:.1f}x faster)")
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
     os.makedirs(out, exist_ok=True)
-    tables.write_json(os.path.join(out, "bench_tl_mnist.json"), report)
+    files.atomic_write_json(os.path.join(out, "bench_tl_mnist.json"), report)
 
 
 if __name__ == "__main__":

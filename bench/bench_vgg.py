@@ -6,7 +6,7 @@ on the whole test set as validation data every epoch too. The toolkit computes V
 features once and trains the heads on them. Same data, same epochs, one after the other.
 
     python bench/bench_vgg.py --script cifar --data cifar10.npz --trials 1 --epochs 20
-    python bench/bench_vgg.py --script mnist --data mnist.npz --trials 1 --heads output
+    python bench/bench_vgg.py --script mnist --data mnist.npz --trials 1 --options output
 
 VGG16 runs with random weights (`--weights none`): ImageNet's cannot be downloaded
 here, and the arithmetic is the same. Writes bench/results/bench_vgg_<script>.json.
@@ -29,6 +29,7 @@ import keras
 from keras import layers
 import cifar_vgg
 import mnist_vgg
+from common import files
 from common.runs.trial_log import trial_seeds
 from common.lesson import bases, data
 from common.runs import tables
@@ -59,7 +60,7 @@ def run_plain(args: argparse.Namespace) -> dict:
         dataset = data.load_mnist(args.data, "mnist")
         x_pool, y_pool = data.select_classes(dataset.x_train, dataset.y_train, data.ODD_DIGITS)
         x_pool = data.pad_and_repeat(x_pool)
-        per_class, variants, classes = 20, [v.strip() for v in args.heads.split(",")], 5
+        per_class, variants, classes = 20, [v.strip() for v in args.options.split(",")], 5
     test_x, test_y = dataset.x_test, dataset.y_test
     if args.script == "cifar":
         test_x, test_y = data.subsample(test_x, test_y, args.test_size, 0)
@@ -93,7 +94,7 @@ def run_toolkit(args: argparse.Namespace, folder: str) -> dict:
                                   test_size=args.test_size, out=folder)
         payload = cifar_vgg.main(config)
     else:
-        config = mnist_vgg.Config(trials=args.trials, options=args.heads, epochs=args.epochs,
+        config = mnist_vgg.Config(trials=args.trials, options=args.options, epochs=args.epochs,
                                   batch_size=args.batch_size, data=args.data, dataset="mnist",
                                   weights="none", out=folder)
         payload = mnist_vgg.main(config)
@@ -107,7 +108,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="the dataset .npz in Keras's layout")
     parser.add_argument("--trials", type=int, default=1)
     parser.add_argument("--epochs", type=int, help="default: the script's")
-    parser.add_argument("--heads", default="output", help="mnist only: the heads compared")
+    parser.add_argument("--options", default="output", help="mnist only: the heads compared")
     parser.add_argument("--test-size", type=int, default=0, help="cifar only: test images "
                         "(0: all 10,000)")
     args = parser.parse_args()
@@ -127,7 +128,7 @@ def main() -> None:
     print(f"  toolkit / plain = {report['ratio']:.3f} ({1 / report['ratio']:.0f}x faster)")
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
     os.makedirs(out, exist_ok=True)
-    tables.write_json(os.path.join(out, f"bench_vgg_{args.script}.json"), report)
+    files.atomic_write_json(os.path.join(out, f"bench_vgg_{args.script}.json"), report)
 
 
 if __name__ == "__main__":

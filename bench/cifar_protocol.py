@@ -12,7 +12,7 @@ count can be read off one run.
 Test data: a FIXED random subset of 2,000 of the 10,000 test images
 (numpy default_rng(TEST_SUBSET_SEED), the same for every network), not the full set.
 Training data: 100 images per class drawn with numpy default_rng(seed)
-(`common.data.stratified_sample`, as the toolkit draws its small sets).
+(`common.lesson.data.stratified_sample`, as the toolkit draws its small sets).
 Batch size 32 (Keras's default), Adam, sparse categorical cross-entropy.
 
 Runs on ONE CPU thread (intra- and inter-op) so it leaves the other core free.
@@ -139,7 +139,7 @@ def main() -> None:
             results = json.load(stream)
     results.setdefault("protocol", {
         "train": f"{PER_CLASS} images per class drawn with numpy default_rng(seed) "
-                 "(common.data.stratified_sample); fit shuffles each epoch",
+                 "(common.lesson.data.stratified_sample); fit shuffles each epoch",
         "test": f"fixed random subset of {TEST_SUBSET_SIZE} of the 10,000 test images, "
                 f"numpy default_rng({TEST_SUBSET_SEED}).choice, same for every network; "
                 "used as validation_data",

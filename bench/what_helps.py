@@ -22,6 +22,7 @@ from common import startup
 
 startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_BACKEND
 import tl_mnist
+from common import files
 from common.runs import tables, stats
 
 # Each setting: the flags it changes from the lecture's protocol.
@@ -89,7 +90,7 @@ def main() -> None:
         versus = (f"{100 * gain['mean_difference']:+.2f} points, paired p = "
                   f"{stats.format_p(gain['paired_p_value'])}" if gain else "—")
         print(f"| {name} | `{flags}` | " + " | ".join(cells) + f" | {versus} |")
-    tables.write_json(os.path.join(here, "results", "what_helps.json"),
+    files.atomic_write_json(os.path.join(here, "results", "what_helps.json"),
                          {"trials": args.trials, "data": args.data,
                           "environment": tables.environment(), "settings": rows})
 

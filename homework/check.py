@@ -168,7 +168,7 @@ def unfrozen_vgg16() -> keras.Model:
 # --- the steps -----------------------------------------------------------------------
 
 def check_split_classes(split_classes: Callable) -> None:
-    """Same images and labels as common.data.select_classes, for two lists of classes."""
+    """Same images and labels as common.lesson.data.select_classes, for two lists of classes."""
     images, labels = synthetic_digits(60, seed=1)
     for classes in (data.ODD_DIGITS, (7, 2, 9)):
         expected_images, expected_labels = data.select_classes(images, labels, classes)
@@ -212,7 +212,7 @@ def check_freeze_layers(freeze_layers: Callable) -> None:
 
 
 def check_new_output_layer(new_output_layer: Callable) -> None:
-    """A fresh, trainable Dense(n, softmax), as common.models.softmax_output."""
+    """A fresh, trainable Dense(n, softmax), as common.lesson.networks.softmax_output."""
     num_classes = 3
     layer = new_output_layer(num_classes)
     if not isinstance(layer, layers.Dense):
@@ -282,7 +282,7 @@ def check_cnn_transfer_model(build_transfer_model: Callable) -> None:
 
 
 def check_pad_and_repeat(pad_and_repeat: Callable) -> None:
-    """Same arrays as common.data.pad_and_repeat, for uint8 and float images."""
+    """Same arrays as common.lesson.data.pad_and_repeat, for uint8 and float images."""
     rng = np.random.default_rng(3)
     uint8_images = rng.integers(1, 256, (5, *MNIST_SHAPE), dtype=np.uint8)  # no zeros: pads show
     for images in (uint8_images, uint8_images.astype("float32") / 255.0):
@@ -315,7 +315,7 @@ def check_freeze_base(freeze_base: Callable) -> None:
 
 
 def expect_head(head: keras.Model, variant: str, num_classes: int, function: str) -> None:
-    """Raises WrongAnswer unless `head` has common.vgg.head's layers and counts."""
+    """Raises WrongAnswer unless `head` has common.lesson.bases.head's layers and counts."""
     reference = bases.head(variant, VGG16_FEATURES, num_classes, seed=0)
     expected, got = describe(flat_layers(reference)), describe(flat_layers(head))
     if got != expected:
@@ -330,7 +330,7 @@ def expect_head(head: keras.Model, variant: str, num_classes: int, function: str
 
 
 def check_head_variants(make_head: Callable) -> None:
-    """Every variant of common.vgg.HEAD_VARIANTS, and a ValueError for an unknown one."""
+    """Every variant of common.lesson.bases.HEAD_VARIANTS, and a ValueError for an unknown one."""
     num_classes = 4  # not the lecture's 5, so a head that ignores num_classes fails
     for variant in bases.HEAD_VARIANTS:
         head = expect_model(make_head(variant, VGG16_FEATURES, num_classes), "make_head")
@@ -344,7 +344,7 @@ def check_head_variants(make_head: Callable) -> None:
 
 
 def check_cifar_head(make_head: Callable) -> None:
-    """Flatten -> Dense(512, tanh) -> Dense(n, softmax), as common.vgg.head('dense512_nodrop')."""
+    """Flatten -> Dense(512, tanh) -> Dense(n, softmax), as common.lesson.bases.head('dense512_nodrop')."""
     num_classes = 6  # not CIFAR-10's 10, so a head that ignores num_classes fails
     head = expect_model(make_head(VGG16_FEATURES, num_classes), "make_head")
     expect_head(head, "dense512_nodrop", num_classes, "make_head")
@@ -386,7 +386,7 @@ def expect_vgg_transfer_model(model: keras.Model, base: keras.Model, variant: st
 
 
 def check_mnist_vgg_transfer_model(build_transfer_model: Callable) -> None:
-    """The frozen base + each of two heads (common.vgg.head's layers after the base, as
+    """The frozen base + each of two heads (common.lesson.bases.head's layers after the base, as
     mnist_vgg.transfer_model builds them)."""
     base = bases.pretrained_base("vgg16", "none")  # random weights, frozen
     base_weights = weight_values(base.weights)
@@ -409,7 +409,7 @@ def check_cifar_transfer_model(build_transfer_model: Callable) -> None:
 
 def check_stratified_sample(stratified_sample: Callable) -> None:
     """per_class distinct random indices of each class, drawn with `rng`, as
-    common.data.stratified_sample; a ValueError when a class is too small."""
+    common.lesson.data.stratified_sample; a ValueError when a class is too small."""
     per_class = 5
     rng = np.random.default_rng(6)
     labels = rng.permutation(np.repeat(np.arange(10), np.arange(8, 18)))  # class c: 8 + c images

@@ -46,13 +46,13 @@ NEEDS_STACKING_REASON = ("this CPU's TensorFlow cannot train grouped convolution
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "needs_stacking: the test needs stacked trials (grouped convolutions that "
-                   "train); skipped where common.stacked.grouped_conv_trains() is False")
+                   "train); skipped where common.engine.stacked.grouped_conv_trains() is False")
 
 
 def pytest_runtest_setup(item):
     """Skips `needs_stacking` tests where the engine falls back to branches.
 
-    The probe is the engine's own, `common.stacked.grouped_conv_trains` (cached), and runs
+    The probe is the engine's own, `common.engine.stacked.grouped_conv_trains` (cached), and runs
     only when a marked test is about to run: not at collection, not for other tests."""
     if item.get_closest_marker("needs_stacking") is None:
         return

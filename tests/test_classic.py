@@ -1,4 +1,4 @@
-"""common.classic: a logistic regression or linear SVM on frozen features, per trial."""
+"""common.lesson.classic: a logistic regression or linear SVM on frozen features, per trial."""
 
 import warnings
 

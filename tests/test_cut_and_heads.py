@@ -1,6 +1,6 @@
 """The pieces beyond the lecture's heads: `bases.cut` (--cut), the fine-tuning stage's
 checks and copies (`transfer.check_fine_tune`, `transfer.fine_tuning_copy`), the flags
-`cli.check_config` refuses, and quick end-to-end runs showing --cut, tl_mnist's --heads,
+the scripts' configs refuse, and quick end-to-end runs showing --cut, tl_mnist's --options,
 --augment --noise and the classic heads (logreg, linear_svm) in the summary and the JSON.
 
 VGG16 keeps random weights (nothing is downloaded); the data are conftest's synthetic
@@ -126,7 +126,7 @@ def test_fine_tuning_copy_of_a_model_on_a_cut_vgg16(base):
         "block4_conv3", "output"]
 
 
-# --- cli.check_config: flags that make no sense together ------------------------------
+# --- the configs' own checks: flags that make no sense together ------------------------
 
 @pytest.mark.parametrize("script, flags_, message", [
     (tl_mnist, ["--noise", "0.1"], "--noise 0.1: noise is one of the augmentations; add --augment"),

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import cifar_vgg
+import example_experiment
 import mnist_vgg
 import tl_mnist
 from common.runs import cli
@@ -72,3 +73,18 @@ def test_cifar_vgg_plain_code_and_engine_agree(cifar_like_npz, tmp_path):
     assert_same_accuracies(plain, engine)
     fine_tuned = plain["histories"]["vgg16 + fine-tune"][0]
     assert fine_tuned["fine_tune_start"] == 2 and len(fine_tuned["val_accuracy"]) == 3
+
+
+def test_the_minimal_example_experiment_runs_end_to_end_both_ways(mnist_like_npz, tmp_path):
+    """example_experiment.py, the template of docs/development.md's "Adding an experiment":
+    a complete run each way, the same accuracies, and its JSON and plot written."""
+    argv = ["--data", mnist_like_npz, "--dataset", "mnist", "--trials", "2", "--epochs", "3",
+            "--small-size", "20"]
+    plain, engine = both_paths(example_experiment, argv, tmp_path)
+    assert list(engine["accuracies"]) == ["dropout", "no_dropout"] and engine["complete"]
+    assert_same_accuracies(plain, engine)
+    assert [c["treatment"] for c in engine["comparisons"]] == ["no_dropout"]
+    for path in ("plain", "engine"):
+        assert (tmp_path / path / "example_experiment.json").is_file()
+        assert (tmp_path / path / "example_experiment.png").is_file()
+        assert (tmp_path / path / "example_experiment.trials.jsonl").is_file()

@@ -1,4 +1,4 @@
-"""reporting: the history plot, the verdict against the lecture, runs at chance;
+"""runs.plots and runs.tables: the history plot, the verdict against the lecture, runs at chance;
 networks.augmentation: Gaussian noise in training only."""
 
 import json
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import keras
 
+from common import files
 from common.lesson import networks
 
 from common.runs import plots, stats, tables
@@ -136,7 +137,7 @@ def test_trial_results_gives_each_option_its_verdict_and_whether_it_stayed_at_ch
         ("within", False), ("below", True), ("", False)]
     assert {key: summary["cnn_tanh"][key] for key in old["summary"]["cnn_tanh"]} == \
         stats.summarize(list(RESULTS["cnn_tanh"].values()))
-    tables.write_json(str(tmp_path / "r.json"), results)
+    files.atomic_write_json(str(tmp_path / "r.json"), results)
     written = json.loads((tmp_path / "r.json").read_text())["summary"]
     assert written["vgg16"]["lecture_verdict"] == "below" and written["vgg16"]["at_chance"]
 

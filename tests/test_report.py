@@ -232,3 +232,14 @@ def test_the_three_scripts_quick_runs_make_one_page_with_every_table_and_plot(
             assert f"| {option} |" in markdown and option in page
     assert markdown.count("### Comparisons") == 3
     assert "transfer vs no transfer" in markdown and "vgg16 vs cnn_tanh" in markdown
+
+
+def test_a_shards_json_is_skipped_with_the_reason():
+    shard = {"script": "tl_mnist", "summary": {}, "shard": "1/3"}
+    assert "shard 1/3 of a run" in report.skip_reason(shard)
+    assert report.skip_reason({**shard, "shard": None}) is None  # a whole run's JSON
+
+
+def test_the_verdict_says_at_chance_as_the_scripts_do():
+    assert report.verdict(0.11, (0.40, 0.414), 0.1) == "at chance"
+    assert report.verdict(0.11, (0.40, 0.414)) == "below"

@@ -193,7 +193,8 @@ def test_plain_code_and_engine_agree_trial_by_trial(mnist_like_npz, tmp_path):
                                         models_dir=str(tmp_path / f"{plain}"), trials=2,
                                         epochs=2, batch_size=25, target_size=50, test_size=60,
                                         plain=plain)
-        a_train, _, b_pool, b_test = transferability.task_sets(dataset, config)
+        a_train, _, b_pool, b_test = transferability.data.two_tasks(
+            dataset, transferability.TASK_A, transferability.TASK_B, 0, config.test_size)
         log = TrialLog("transferability", config, dataset)
         b_sets = transferability.b_training_sets(b_pool, 50, log.all_seeds)
         fit = FitSettings(epochs=2, batch_size=25)

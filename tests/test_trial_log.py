@@ -181,7 +181,7 @@ def test_ctrl_c_ends_with_the_summary_of_the_finished_trials(mnist_like_npz, tmp
     with pytest.raises(KeyboardInterrupt):
         tl_mnist.main(config)
     printed = capsys.readouterr().out
-    assert "interrupted (Ctrl-C)" in printed and "summary" in printed
+    assert "interrupted (Ctrl-C or SIGTERM)" in printed and "summary" in printed
     with open(tmp_path / "tl_mnist.json") as file:
         results = json.load(file)
     assert results["complete"] is False and list(results["summary"]) == ["no transfer"]
@@ -238,15 +238,18 @@ def test_a_killed_run_resumes_keeping_every_finished_trial(mnist_like_npz, tmp_p
 
 
 
-def test_ctrl_c_stops_at_the_epoch_end_with_a_summary_and_status_130(mnist_like_npz, tmp_path):
+@pytest.mark.parametrize("stop, said", [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
+def test_ctrl_c_or_sigterm_stops_at_the_epoch_end_with_a_summary_and_status_130(
+        mnist_like_npz, tmp_path, stop, said):
+    """SIGTERM, a cluster's time limit, stops a run as Ctrl-C does: a summary of the
+    finished trials, and --resume goes on from them."""
     path = str(tmp_path / "tl_mnist.trials.jsonl")
-    process = stop_after_option_1(tl_mnist_command(mnist_like_npz, str(tmp_path)), path,
-                                  signal.SIGINT)
+    process = stop_after_option_1(tl_mnist_command(mnist_like_npz, str(tmp_path)), path, stop)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
-    assert "Ctrl-C: stopping at the end of this epoch" in err and "Traceback" not in err
+    assert f"{said}: stopping at the end of this epoch" in err and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("tl_mnist.py: interrupted; every finished")
-    assert "interrupted (Ctrl-C)" in out and "no transfer        2" in out
+    assert "interrupted (Ctrl-C or SIGTERM)" in out and "no transfer        2" in out
     with open(tmp_path / "tl_mnist.json") as file:
         results = json.load(file)
     assert results["complete"] is False and list(results["summary"]) == ["no transfer"]

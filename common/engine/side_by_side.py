@@ -8,7 +8,7 @@ moments are per weight), its own data order and its own Dropout stream, and the
 summed loss gives each branch exactly its own gradient: trial k learns what it would
 learn alone. Where the trials' networks allow it (the lecture's CNNs and heads), the
 branches go further and become one network whose every layer holds all the trials
-(`common.stacked`): one grouped convolution instead of 15 small ones. The training
+(`common.engine.stacked`): one grouped convolution instead of 15 small ones. The training
 images sit in the model as a table on the device and each step looks its batch up by
 index, so no data is copied in per step.
 """
@@ -165,7 +165,7 @@ def fit_side_by_side(models: Sequence[keras.Model], inputs: Sequence[np.ndarray]
     weights = None if orders[0][1] is None else [w for _, w in orders]
     steps_per_epoch = len(rows[0]) // (epochs * batch_size)
 
-    # Alike trials (see common.stacked) become one stacked network; the others, one
+    # Alike trials (see common.engine.stacked) become one stacked network; the others, one
     # branch each; all of them parts of one Keras model.
     parts = [side_by_side_part(group, models, table, rows, targets, weights, batch_size)
              for group in stacked.alike_groups(models)]

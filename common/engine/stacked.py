@@ -1,6 +1,6 @@
 """Many trials of one network, trained as one network whose layers hold every trial.
 
-Trained as branches of one model (`common.training.fit_side_by_side`'s fallback), the
+Trained as branches of one model (`common.engine.side_by_side.fit_side_by_side`'s fallback), the
 trials of an option run 15 small copies of every layer per step, each a handful of tiny
 operations. When the trials' models are the same stack of Conv2D, MaxPooling2D,
 Flatten, Dropout and Dense layers, each layer's 15 copies can run as one operation:

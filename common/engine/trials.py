@@ -5,8 +5,8 @@ layers, seeds its Dropout and orders its data. The scripts' plain `one_trial`
 (`compile`, `fit`, `evaluate`, one model at a time) is the reference; `train_trials`
 gives every trial the accuracy `one_trial` gives it, faster:
 
-- all trials train side by side in one Keras model (`common.training`), alike ones
-  stacked into one network (`common.stacked`);
+- all trials train side by side in one Keras model (`common.engine.side_by_side`), alike ones
+  stacked into one network (`common.engine.stacked`);
 - a frozen, deterministic front of the models (a pretrained body: VGG16, the copied
   layers of the lecture's CNN) computes its output once per image, and only the heads
   train, on those features (`split_body_head`).

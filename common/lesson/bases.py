@@ -15,7 +15,7 @@ put on them.
 - `base_line`, `weights_label`, `base_key`: how results name a base and its weights.
 
 Training on a frozen base's features, computed once, is the engine's
-(`common.trials.train_and_test`), for every script alike.
+(`common.engine.train_trials`), for every script alike.
 """
 
 import contextlib

@@ -5,7 +5,7 @@ linear classifier (logistic regression, or a linear SVM) on its features. Each t
 standardises its own training features (a StandardScaler fitted on them alone, so the
 test set never leaks into training) and fits the classifier seeded with its seed.
 
-Usage (what `trials.classic_and_test` does):
+Usage (what `common.engine.classic_trials` does):
     body, _ = trials.shared_body(models)                  # the models' frozen front
     feature_sets, test_features = trials.features_of(body, train_sets, test)
     accuracies = classic_head_accuracies("logreg", feature_sets, test_features, seeds)

@@ -395,6 +395,29 @@ def task_images(x: np.ndarray, y: np.ndarray, classes: Sequence[int], limit: int
     return to_unit_float(picked_x), picked_y
 
 
+def two_tasks(dataset: Dataset, source: Sequence[int], target: Sequence[int],
+              source_size: int = 0, test_size: int = 0,
+              seed: int = 0) -> tuple[tuple, tuple, tuple, tuple]:
+    """The lecture's two tasks of one dataset (`task_images` of each): the source task's
+    training and test images, the target task's whole training pool and its test images.
+
+    Args:
+        dataset: the loaded data.
+        source: the source (big) task's classes, e.g. the even digits.
+        target: the target (small) task's classes, e.g. the odd digits.
+        source_size: use at most this many source training images (0: all).
+        test_size: use at most this many test images of each task (0: all).
+        seed: draws those subsets.
+
+    Returns:
+        (source train, source test, target pool, target test), each (images, labels).
+    """
+    return (task_images(dataset.x_train, dataset.y_train, source, source_size, seed),
+            task_images(dataset.x_test, dataset.y_test, source, test_size, seed),
+            task_images(dataset.x_train, dataset.y_train, target),
+            task_images(dataset.x_test, dataset.y_test, target, test_size, seed))
+
+
 def small_sets(pool: tuple[np.ndarray, np.ndarray], size: int, seeds: Sequence[int],
                class_names: Sequence[str] | None = None,
                flag: str = "--small-size") -> dict[int, tuple[np.ndarray, np.ndarray]]:

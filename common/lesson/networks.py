@@ -109,7 +109,7 @@ def deep_cnn(num_classes: int = 5, seed: int = 0, input_shape: tuple = (28, 28, 
     convolutions are the lecture's CIFAR-10 network's; the hidden Dense stands for
     AlexNet's fully connected layers in Yosinski et al. 196,837 parameters for 5 classes.
     The transferable layers are conv1, conv2, conv3, conv4 and dense1 (see
-    `common.transfer.transferable_layers`). `name` defaults to deep_cnn_seed<seed>.
+    `common.lesson.transfer.transferable_layers`). `name` defaults to deep_cnn_seed<seed>.
     """
     return keras.Sequential([
         keras.Input(input_shape),

@@ -3,7 +3,7 @@
 `FitSettings` is what a student passes to `compile` and `fit` (epochs, batch size,
 optimizer, learning rate); `FineTune` is the optional second stage of transfer
 (`--fine-tune`): which pretrained layers open, and its own `FitSettings`. Scripts make
-them once from their config (`cli.TrainingFlags.fit_settings`, `.fine_tuning`)
+them once from their config (`cli.TrainingFlags.fit`, `.fine_tuning`)
 and hand them down whole, so no function takes four loose training parameters.
 """
 

@@ -8,11 +8,14 @@ with `--resume`: it merges the shards' files, finds every trial finished, and wr
 the same summary, JSON and plots as a single process would.
 """
 
+import functools
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from common.errors import STOP_REQUESTED, UserInputError
 from common.runs import trial_log
@@ -71,6 +74,17 @@ def run_shards(script: str, argv: Sequence[str], jobs: int, out: str, name: str,
             raise UserInputError(f"--jobs: a process ended with status {status}; see "
                                  f"{log}: {lines[-1]}")
     return False
+
+
+def pass_on_sigterm(processes: Sequence[subprocess.Popen], previous: Any, signum: int,
+                    frame: Any) -> None:
+    """SIGTERM: sends it on to the shard processes still running, then handles it as
+    before (`previous`: the script's stop at the end of the epoch)."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    if callable(previous):
+        previous(signum, frame)
 
 
 def announce_new_trials(out: str, name: str, seen: set[tuple[str, int]],

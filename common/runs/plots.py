@@ -102,7 +102,8 @@ def plot_histories(path: str, histories: Mapping[str, Sequence[dict]], title: st
         path: the PNG to write.
         histories: run name -> one history per trial, each {"accuracy", "loss",
             "val_accuracy", "val_loss"}: lists per epoch, as
-            `trials.train_and_test(..., validate=True)` gives them (accuracies as fractions, losses as cross-entropy). Optionally
+            `engine.train_trials(..., validate=True)` gives them (accuracies as
+            fractions, losses as cross-entropy). Optionally
             "fine_tune_start": the index in those lists of the first epoch of a
             fine-tuning stage (the lists then hold both stages back to back); a dotted
             vertical line labelled "fine-tuning starts" marks it in both panels.

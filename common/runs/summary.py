@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from common import files
 from common.runs import plots, stats, tables
 from common.runs.device import configure_device
 from common.runs.trial_log import TrialLog
@@ -113,7 +114,7 @@ def write_summary(log: TrialLog, results: dict, title: str, training: str,
     clock.lap("trials")
     by_option = log.accuracies(log.planned)
     if log.interrupted:
-        print("\ninterrupted (Ctrl-C): what follows covers the finished trials only")
+        print("\ninterrupted (Ctrl-C or SIGTERM): what follows covers the finished trials only")
     for k, seed in enumerate(log.all_seeds):
         cells = [f"{name} {100 * accuracies[seed]:5.1f}%" if seed in accuracies
                  else f"{name}   —  " for name, accuracies in by_option.items()]
@@ -128,7 +129,7 @@ def write_summary(log: TrialLog, results: dict, title: str, training: str,
                "trials_file": log.path, "plots": [os.path.basename(path) for path in figures],
                "timings_s": clock.total()}
     json_path = os.path.join(log.config.out, f"{log.name}.json")
-    tables.write_json(json_path, payload)
+    files.atomic_write_json(json_path, payload)
     print(f"\nsummary: {title}\n{training}\n"
           + tables.summary_table(results["summary"], results["lecture_ranges"]) + "\n"
           + tables.comparison_lines(results["comparisons"]))

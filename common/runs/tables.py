@@ -4,8 +4,6 @@ statistics are in `common.runs.stats`, the plots in `common.runs.plots`).
 Neither Keras nor TensorFlow is loaded here, so `report.py` reads results in a blink.
 """
 
-import json
-import math
 import platform
 import sys
 from collections.abc import Mapping, Sequence
@@ -15,7 +13,6 @@ import numpy as np
 
 from common.lesson.settings import FineTune, FitSettings
 from common.runs import stats
-from common.files import atomic_write_text
 
 
 def percent_range(low: float, high: float) -> str:
@@ -180,25 +177,6 @@ def environment() -> dict:
 
         versions["tensorflow"] = tf.__version__
     return versions
-
-
-def plain_numbers(value: Any) -> Any:
-    """`value` ready for JSON: NumPy numbers made Python numbers (Keras histories hold
-    NumPy floats on some backends), NaN and infinities made None."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: plain_numbers(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain_numbers(item) for item in value]
-    return value
-
-
-def write_json(path: str, payload: dict) -> None:
-    """Writes results as indented JSON, atomically (NaN is written as null)."""
-    atomic_write_text(path, json.dumps(plain_numbers(payload), indent=2) + "\n")
 
 
 def training_line(fit: FitSettings | None, fine_tune: FineTune | None = None,

@@ -21,8 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from common.errors import STOP_REQUESTED, UserInputError
-from common.files import atomic_write_text
-from common.runs.tables import plain_numbers
+from common.files import atomic_write_text, json_ready
 
 FORMAT = "trials-jsonl-1"
 
@@ -287,7 +286,7 @@ class TrialLog:
         """Records one finished trial: one line, one write, flushed to disk."""
         if not self.opened:
             self._open()
-        record = plain_numbers({"option": option, "seed": int(seed), "accuracy": float(accuracy),
+        record = json_ready({"option": option, "seed": int(seed), "accuracy": float(accuracy),
                                 **extra})
         line = (json.dumps(record) + "\n").encode("utf-8")
         # O_APPEND and a single write: a line is never interleaved with another.
