@@ -78,16 +78,10 @@ class Config(cli.RunFlags, cli.TrainingFlags):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.head in CLASSIC_HEADS and self.augment:
-            raise cli.UserInputError(
-                f"--augment with the {self.head} head: a classic classifier learns from the "
-                "frozen layers' features of the real images, which augmentation would change "
-                "every epoch; drop one")
         chosen = cli.choose_names(self.options, (*SCRATCH_RUNS, self.base), "--options")
-        if self.head in CLASSIC_HEADS and chosen == [self.base] and self.fine_tune != "0":
-            raise cli.UserInputError(f"--fine-tune {self.fine_tune} with only the {self.head} "
-                                     "head: a classic classifier has no second stage; add a "
-                                     "dense head, or drop --fine-tune")
+        # (the CNNs from scratch do not fine-tune: only the transfer's head counts)
+        classic = [self.head] if self.head in CLASSIC_HEADS else []
+        self.check_heads(classic, dense=not classic or chosen != [self.base])
 
 
 # (20 images per class: the size of the CIFAR-10 sample shipped for offline --quick runs)

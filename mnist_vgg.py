@@ -69,16 +69,8 @@ class Config(cli.RunFlags, cli.TrainingFlags):
     def __post_init__(self) -> None:
         super().__post_init__()
         heads = cli.choose_names(self.options, OPTIONS, "--options", every=bases.HEAD_VARIANTS)
-        classic = [name for name in heads if name in CLASSIC_HEADS]
-        if classic and self.augment:
-            raise cli.UserInputError(
-                f"--augment with the {', '.join(classic)} head: a classic classifier learns "
-                "from the frozen layers' features of the real images, which augmentation "
-                "would change every epoch; drop one")
-        if classic and len(classic) == len(heads) and self.fine_tune != "0":
-            raise cli.UserInputError(f"--fine-tune {self.fine_tune} with only the "
-                                     f"{', '.join(classic)} head: a classic classifier has no "
-                                     "second stage; add a dense head, or drop --fine-tune")
+        self.check_heads([name for name in heads if name in CLASSIC_HEADS],
+                         dense=any(name in bases.HEAD_VARIANTS for name in heads))
 
 
 QUICK = {"trials": 2, "epochs": 5, "test_size": 500}

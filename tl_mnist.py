@@ -87,17 +87,8 @@ class Config(cli.RunFlags, cli.TrainingFlags):
     def __post_init__(self) -> None:
         super().__post_init__()
         chosen = cli.choose_names(self.options, OPTIONS, "--options")
-        classic = [name for name in chosen if name in CLASSIC_HEADS]
-        if classic and self.augment:
-            raise cli.UserInputError(
-                f"--augment with the {', '.join(classic)} head: a classic classifier learns "
-                "from the frozen layers' features of the real images, which augmentation "
-                "would change every epoch; drop one")
-        if self.fine_tune != "0" and not set(chosen) - {"no_transfer", *CLASSIC_HEADS}:
-            only = f"only the {', '.join(classic)} head" if classic else "no transfer head"
-            raise cli.UserInputError(f"--fine-tune {self.fine_tune} with {only}: a classic "
-                                     "classifier has no second stage; add a dense head, or "
-                                     "drop --fine-tune")
+        self.check_heads([name for name in chosen if name in CLASSIC_HEADS],
+                         dense=bool(set(chosen) - {"no_transfer", *CLASSIC_HEADS}))
 
 
 QUICK = {"trials": 3, "epochs": 5, "pretrain_epochs": 1, "big_size": 2000, "test_size": 500}

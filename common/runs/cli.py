@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from common.errors import STOP_REQUESTED, UserInputError
 from common.lesson.settings import FineTune, FitSettings, parse_fine_tune
-from common.runs import launcher, tables
+from common.runs import launcher, slurm, tables
 
 Config = TypeVar("Config")
 
@@ -192,6 +192,8 @@ def parse_config(config_type: type[Config], argv: Sequence[str] | None, descript
     given = vars(parser.parse_args(argv))
     preset = dict(quick) if given.get("quick") else {}
     try:
+        if given.get("shard") == slurm.AUTO:  # this SLURM array task's shard, "K/N"
+            given["shard"] = slurm.array_shard()
         config = config_type(**{**preset, **given})  # (its __post_init__ checks it)
         check_values(config)
     except UserInputError as error:
@@ -211,9 +213,10 @@ class RunFlags:
                        "of the same command, merged after (the same results as one process)",
                        group="running", minimum=1, operational=True)
     shard: str = option("", "K/N: train only every N-th trial, starting with trial K-1 (trials "
-                        "count from 0), into <out>/<script>.shard-K-of-N.trials.jsonl; "
-                        "--resume without --shard merges the shards", group="running",
-                        operational=True)
+                        "count from 0), into <out>/<script>.shard-K-of-N.trials.jsonl; auto: "
+                        "this SLURM array task's (python -m common.runs.slurm prints the "
+                        "sbatch script); --resume without --shard merges the shards",
+                        group="running", operational=True)
     plain: bool = option(False, "train through the script's plain Keras code (compile, fit, "
                          "evaluate), one trial after the other: slow, the reference that the "
                          "fast default engine is tested against", group="running",
@@ -250,6 +253,25 @@ class TrainingFlags:
         if self.noise and not self.augment:
             raise UserInputError(f"--noise {self.noise}: noise is one of the augmentations; "
                                  "add --augment")
+
+    def check_heads(self, classic: Sequence[str], dense: bool) -> None:
+        """The checks of a run's heads against these flags: a classic head (`classic`, the
+        scikit-learn ones chosen) learns from fixed features, so no --augment; and
+        --fine-tune needs a dense head (`dense`) to fine-tune.
+
+        Raises:
+            UserInputError: naming the flags that do not go together.
+        """
+        if classic and self.augment:
+            raise UserInputError(f"--augment with the {', '.join(classic)} head: a classic "
+                                 "classifier learns from the frozen layers' features of the "
+                                 "real images, which augmentation would change every epoch; "
+                                 "drop one")
+        if self.fine_tune != "0" and not dense:
+            only = f"only the {', '.join(classic)} head" if classic else "no transfer head"
+            raise UserInputError(f"--fine-tune {self.fine_tune} with {only}: a classic "
+                                 "classifier has no second stage; add a dense head, or drop "
+                                 "--fine-tune")
 
     @property
     def fit(self) -> FitSettings:
