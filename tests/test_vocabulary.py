@@ -66,3 +66,24 @@ def test_help_lists_the_lectures_settings_first(script, capsys):
     assert groups[0] == "experiment" and groups.index("training") < groups.index("running")
     assert groups[-2:] == ["running", "output"] or groups[-1] == "output", groups
     assert "beyond the lecture" not in groups[:groups.index("training")]
+
+
+def test_an_error_quoted_in_a_message_is_never_cut_mid_word():
+    from common.errors import brief
+
+    error = OSError("<urlopen error [Errno -2] Name or service not known> while fetching\nmore")
+    short = brief(error, 40)
+    assert short == "<urlopen error [Errno -2] Name or ..."
+    assert all(word in str(error).split() or word == "..." for word in short.split())
+    assert brief(ValueError("")) == ""
+
+
+def test_progress_lines_read_as_a_student_would_write_them(capsys):
+    from common.engine.side_by_side import EpochProgress
+
+    EpochProgress("pretraining", 46, 1).on_epoch_end(8, {"loss": 0.2063})
+    EpochProgress("no transfer", 100, 15).on_epoch_end(99, {"loss": 15 * 0.5})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("  pretraining: epoch 9 of 46, loss 0.2063, ")
+    assert lines[1].startswith("  no transfer: epoch 100 of 100, loss 0.5000 (mean over 15 "
+                               "trials), ")
