@@ -80,8 +80,8 @@ class Config(cli.RunFlags, cli.TrainingFlags):
         super().__post_init__()
         chosen = cli.choose_names(self.options, (*SCRATCH_RUNS, self.base), "--options")
         # (the CNNs from scratch do not fine-tune: only the transfer's head counts)
-        classic = [self.head] if self.head in CLASSIC_HEADS else []
-        self.check_heads(classic, dense=not classic or chosen != [self.base])
+        classic = [self.head] if self.head in CLASSIC_HEADS and self.base in chosen else []
+        self.check_heads(classic, dense=self.base in chosen and not classic)
 
 
 # (20 images per class: the size of the CIFAR-10 sample shipped for offline --quick runs)
@@ -232,9 +232,9 @@ def main(config: Config) -> dict:
                                                      config.feature_cache) if classic else
                        train_trials(models, vgg_sets, vgg_test, config.fit, label=option))
             if fine_tune:
-                log.record(option + transfer.FINE_TUNED, train_trials(
+                log.record(option, train_trials(
                     transfer.fine_tuning_copies(models, fine_tune), vgg_sets, vgg_test,
-                    fine_tune.fit, label=option + transfer.FINE_TUNED), after=option)
+                    fine_tune.fit, label="fine-tuning"), stage=transfer.FINE_TUNED)
 
     # 4. Compare with the lecture (and with the first option), and draw the curves
     results = summary.compare(log, lecture_ranges(config, options), num_classes=10)

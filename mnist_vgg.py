@@ -162,17 +162,18 @@ def main(config: Config) -> dict:
     with log.until_interrupted():  # Ctrl-C: on to the summary of the finished trials
         for head in heads:
             print(f"  head {head}: {(bases.HEAD_VARIANTS | CLASSIC_HEADS)[head]}")
-            classic = head in CLASSIC_HEADS  # scikit-learn fits these on both paths
-            stage = None if classic else fine_tune
-            models = {seed: transfer_model(base, head, seed, config.augment, config.noise)
-                      for seed in log.todo(*transfer.stage_names(head, stage))}
-            log.record(head, engine.classic_trials(head, models, small_sets, test,
-                                                   config.feature_cache) if classic else
-                       train_trials(models, small_sets, test, config.fit, label=head))
-            if stage:
-                log.record(head + transfer.FINE_TUNED, train_trials(
-                    transfer.fine_tuning_copies(models, stage), small_sets, test, stage.fit,
-                    label=head + transfer.FINE_TUNED), after=head)
+        models = {(head, seed): transfer_model(base, head, seed, config.augment, config.noise)
+                  for head in heads if head in bases.HEAD_VARIANTS
+                  for seed in log.todo(*transfer.stage_names(head, fine_tune))}
+        log.record_trials(train_trials(models, small_sets, test, config.fit, label="heads"))
+        if fine_tune:
+            log.record_trials(train_trials(transfer.fine_tuning_copies(models, fine_tune),
+                                           small_sets, test, fine_tune.fit,
+                                           label="fine-tuning"), stage=transfer.FINE_TUNED)
+        for head in [name for name in heads if name in CLASSIC_HEADS]:  # scikit-learn's
+            frozen = {seed: transfer_model(base, head, seed) for seed in log.todo(head)}
+            log.record(head, engine.classic_trials(head, frozen, small_sets, test,
+                                                   config.feature_cache))
 
     # 4. Compare with the lecture (for ImageNet's VGG16 only), the heads with the first one
     results = summary.compare(log, LECTURE if bases.is_lectures_base(config) else {}, 5)

@@ -588,7 +588,8 @@ def main(config: Config) -> tuple[str, str]:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """The command line: flags -> config -> report; returns the exit status."""
-    return cli.run_script(main, cli.parse_config(Config, argv, __doc__, {}), "report.py")
+    return cli.run_script(main, cli.parse_config(Config, argv, __doc__, {}), "report.py",
+                          stop_at_epoch_end=False)  # (nothing trains: Ctrl-C stops at once)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ HEADS = {"output": "a new Dense(5) softmax output layer (the lecture's)",
          "logreg": "logistic regression on the frozen layers' output (scikit-learn)",
          "linear_svm": "a linear SVM on the frozen layers' output (scikit-learn)"}
 OPTIONS = ("no_transfer", *HEADS)
+DENSE_HEADS = ("output", "dense128")  # the heads that Keras trains
 TITLE = "test accuracy on digits 1,3,5,7,9"  # what the summary's accuracies are of
 DIGITS_NOTE = ("*** digits: not MNIST. These small, clean digits leave little room for a gain; "
                "pass --data mnist.npz for the lecture's experiment.")
@@ -253,8 +254,7 @@ def main(config: Config) -> dict:
     transfer.check_fine_tune(transfer.hidden_layers(base), fine_tune)  # fails now, not later
     clock.lap("pretrain")
 
-    # Which code trains each option's trials: the plain Keras code above, trial after
-    # trial (--plain), or the fast engine, which gives the same accuracies (tested).
+    # Who trains: the plain Keras code above (--plain) or the engine: the same accuracies
     train_trials = (functools.partial(plain.trial_by_trial, one_trial) if config.plain
                     else engine.train_trials)
     with log.until_interrupted():  # Ctrl-C: on to the summary of the finished trials
@@ -265,28 +265,29 @@ def main(config: Config) -> dict:
             log.record("no transfer", train_trials(scratch, small_sets, test, config.fit,
                                                    label="no transfer"))
 
-        # 4. Option 2, transfer: the hidden layers copied and frozen, a new output layer
-        # (--options: other new layers, or a classic classifier on the frozen layers' output)
-        for head in [name for name in options if name in HEADS]:
-            option, classic = option_name(head), head in CLASSIC_HEADS  # (scikit-learn's)
-            stage = None if classic else fine_tune
-            models = {seed: transfer_model(base, len(ODD_DIGITS), seed, config.augment, head,
-                                           config.noise)
-                      for seed in log.todo(*transfer.stage_names(option, stage))}
-            log.record(option, engine.classic_trials(head, models, small_sets, test) if classic
-                       else train_trials(models, small_sets, test, config.fit, label=option))
-            if stage:
-                log.record(option + transfer.FINE_TUNED, train_trials(
-                    transfer.fine_tuning_copies(models, stage), small_sets, test, stage.fit,
-                    label=option + transfer.FINE_TUNED), after=option)
+        # 4. Option 2, transfer: the hidden layers copied and frozen, new output layers
+        # (--options: each head an option; a classic one is scikit-learn's on both paths)
+        models = {(option_name(head), seed): transfer_model(base, len(ODD_DIGITS), seed,
+                                                            config.augment, head, config.noise)
+                  for head in options if head in DENSE_HEADS
+                  for seed in log.todo(*transfer.stage_names(option_name(head), fine_tune))}
+        log.record_trials(train_trials(models, small_sets, test, config.fit, label="transfer"))
+        if fine_tune:
+            log.record_trials(train_trials(transfer.fine_tuning_copies(models, fine_tune),
+                                           small_sets, test, fine_tune.fit,
+                                           label="fine-tuning"), stage=transfer.FINE_TUNED)
+        for head in [name for name in options if name in CLASSIC_HEADS]:
+            frozen = {seed: transfer_model(base, len(ODD_DIGITS), seed)
+                      for seed in log.todo(option_name(head))}
+            log.record(option_name(head), engine.classic_trials(head, frozen, small_sets, test))
 
     # 5. Compare
     results = summary.compare(log, LECTURE, num_classes=5)
     figures = summary.plot_trials_and_curves(log, results, TITLE)
-    return summary.write_summary(log, results, TITLE, config.training_line(), figures, clock,
-                                 extra={"base": {**base_record, "big_task_test_accuracy":
-                                                 base_accuracy}},
-                                 notes=[DIGITS_NOTE] if dataset.name == "digits" else [])
+    training = config.training_line(keras_heads=bool(set(options) - set(CLASSIC_HEADS)))
+    return summary.write_summary(log, results, TITLE, training, figures, clock, extra={
+        "base": {**base_record, "big_task_test_accuracy": base_accuracy}},
+        notes=[DIGITS_NOTE] if dataset.name == "digits" else [])
 
 
 if __name__ == "__main__":

@@ -391,6 +391,7 @@ def main(config: Config) -> dict:
     # 3. For each model type and n = 1..5: the first n layers copied from baseA or baseB,
     # frozen or fine-tuned, the rest new, trained on B (all n and trials of a type at once;
     # whole networks: their frozen fronts differ with n and, for nBnB, with the trial)
+    log.plan(*(option_name(n, model) for model in MODELS for n in range(1, len(LAYERS) + 1)))
     with log.until_interrupted():  # Ctrl-C: on to the summary of the finished trials
         for model_type, ns in option_groups(len(log.seeds), b_size):
             log.record_trials(train_trials(transferred_networks(

@@ -452,4 +452,5 @@ def main(config: Config) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run_script(main, cli.parse_config(Config, None, __doc__, QUICK), "visualize.py"))
+    sys.exit(cli.run_script(main, cli.parse_config(Config, None, __doc__, QUICK), "visualize.py",
+                            stop_at_epoch_end=False))  # Ctrl-C stops at once

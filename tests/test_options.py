@@ -131,8 +131,8 @@ def test_tl_mnist_options_reach_both_stages(mnist_like_npz, tmp_path, captured_f
     stages = {call["label"]: call for call in captured_fits}
     assert stages["no transfer"]["optimizer"] == stages["transfer"]["optimizer"] == "rmsprop"
     assert stages["no transfer"]["learning_rate"] == stages["transfer"]["learning_rate"] == 0.002
-    assert stages["transfer + fine-tune"]["learning_rate"] == pytest.approx(0.0002)  # a tenth
-    assert stages["transfer + fine-tune"]["epochs"] == 3
+    assert stages["fine-tuning"]["learning_rate"] == pytest.approx(0.0002)  # a tenth
+    assert stages["fine-tuning"]["epochs"] == 3
     assert stages["pretraining"]["optimizer"] == "adam"  # the base is the lecture's
     assert list(results["summary"]) == ["no transfer", "transfer", "transfer + fine-tune"]
     assert "rmsprop, learning rate 0.002" in results["training"]
@@ -187,5 +187,5 @@ def test_vgg_scripts_with_every_option_end_to_end(mnist_like_npz, tmp_path, capt
     fine_tuned = results["histories"]["mobilenetv2 + fine-tune"][0]
     assert fine_tuned["fine_tune_start"] == 1 and len(fine_tuned["val_accuracy"]) == 2
     assert {call["optimizer"] for call in captured_fits} == {"sgd"}
-    fine = [call for call in captured_fits if call["label"].endswith(" + fine-tune")]
+    fine = [call for call in captured_fits if call["label"] == "fine-tuning"]
     assert len(fine) == 2 and all(call["learning_rate"] == pytest.approx(0.001) for call in fine)

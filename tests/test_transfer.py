@@ -110,7 +110,7 @@ def test_freeze_and_unfreeze_keep_batchnorm_in_inference_mode():
 def test_legacy_h5_loads(base, tmp_path):
     path = str(tmp_path / "mnist_5_15.h5")
     base.save(path)
-    loaded = saved_models.load_model(path, "--base", (28, 28, 1))
+    loaded = saved_models.load_model(path, "--base-file", (28, 28, 1))
     model = tl_mnist.transfer_model(loaded, 5, seed=0)
     assert model.count_params() == 26_821
 
@@ -122,8 +122,8 @@ def test_corrupt_or_mismatched_models_give_one_clear_error(base, tmp_path):
     with pytest.raises(UserInputError, match="half.keras: not a readable Keras model"):
         saved_models.load_model(str(truncated))
     with pytest.raises(UserInputError, match=r"inputs of shape \(28, 28, 1\), expected"):
-        saved_models.load_model(str(tmp_path / "whole.keras"), "--base", (32, 32, 3))
-    with pytest.raises(FileNotFoundError, match="--base .*missing.keras: no such file"):
+        saved_models.load_model(str(tmp_path / "whole.keras"), "--base-file", (32, 32, 3))
+    with pytest.raises(FileNotFoundError, match="--base-file .*missing.keras: no such file"):
         saved_models.load_model(str(tmp_path / "missing.keras"))
 
 

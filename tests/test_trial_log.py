@@ -96,7 +96,7 @@ def test_a_fine_tuned_record_starts_with_its_first_stage_history(tmp_path):
     first = {"accuracy": 0.5, "history": {"accuracy": [0.4, 0.5], "loss": [2.0, 1.0]}}
     second = {"accuracy": 0.7, "history": {"accuracy": [0.7], "loss": [0.5]}}
     log.record("a", [(0, first)])
-    log.record("a + fine-tune", [(0, second)], after="a")
+    log.record("a", [(0, second)], stage=" + fine-tune")
     assert log.records[("a + fine-tune", 0)]["history"] == {
         "accuracy": [0.4, 0.5, 0.7], "loss": [2.0, 1.0, 0.5], "fine_tune_start": 2}
 
@@ -323,3 +323,43 @@ def test_jobs_with_a_shard_is_refused_before_anything_is_written(tmp_path):
 def test_a_shard_without_trials_is_refused(tmp_path):
     with pytest.raises(cli.UserInputError, match="--shard 3/3: no trial falls to this shard"):
         make_log(tmp_path / "out", trials=2, shard="3/3")
+
+
+def test_a_stop_during_the_engines_last_epoch_keeps_every_trial_it_finished(tmp_path):
+    from common.errors import STOP_REQUESTED
+
+    log = make_log(tmp_path)
+    STOP_REQUESTED.set()  # Ctrl-C arrived while the engine scored its finished trials
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            log.record("a", [(0, {"accuracy": 0.5}), (1, {"accuracy": 0.6})])
+        assert log.todo("b") == []  # and no new trial starts
+    finally:
+        STOP_REQUESTED.clear()
+    assert make_log(tmp_path, resume=True).accuracies(["a"])["a"] == {0: 0.5, 1: 0.6}
+
+
+def test_an_interrupted_transferability_run_still_summarizes_every_model(mnist_like_npz,
+                                                                         tmp_path, monkeypatch,
+                                                                         capsys):
+    import transferability
+
+    original = engine.train_trials
+
+    def interrupted_after_the_first_group(models, *args, **kwargs):
+        if kwargs.get("label") != "AnB-frozen":
+            raise KeyboardInterrupt
+        return original(models, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "train_trials", interrupted_after_the_first_group)
+    config = cli.parse_config(transferability.Config, [
+        "--quick", "--data", mnist_like_npz, "--out", str(tmp_path), "--models-dir",
+        str(tmp_path)], "", transferability.QUICK)
+    with pytest.raises(KeyboardInterrupt):
+        transferability.main(config)
+    with open(tmp_path / "transferability.json") as file:
+        results = json.load(file)
+    assert results["complete"] is False and len(results["accuracies"]) == 20
+    assert [len(results["accuracies"][f"{n}AnB-frozen"]) for n in range(1, 6)] == [1] * 5
+    assert results["table"]["models"]["BnB-frozen"] == [None] * 5
+    assert "interrupted (Ctrl-C or SIGTERM)" in capsys.readouterr().out

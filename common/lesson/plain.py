@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 import keras
 import numpy as np
 
+from common.errors import STOP_REQUESTED
 from common.lesson.settings import FitSettings
 
 Examples = tuple[np.ndarray, np.ndarray]  # (images, labels)
@@ -41,6 +42,8 @@ def trial_by_trial(one_trial: OneTrial, models: Mapping[TrialKey, keras.Model],
     """
     start = time.perf_counter()
     for k, (key, model) in enumerate(models.items(), start=1):
+        if STOP_REQUESTED.is_set():  # Ctrl-C or SIGTERM: no trial after the one in progress
+            return
         seed = seed_of(key)
         record = one_trial(model, train_sets[seed], test, fit, seed)
         print(f"  {label}: trial {k} of {len(models)} ({model.name}): "

@@ -30,7 +30,7 @@ def save_model(model: keras.Model, path: str, record: dict) -> None:
     print(f"  saved {path}")
 
 
-def load_model(path: str, flag: str = "--base",
+def load_model(path: str, flag: str = "--base-file",
                input_shape: tuple[int, ...] | None = None) -> keras.Model:
     """Loads a saved model (.keras, or a legacy .h5 from the lecture's code).
 
@@ -80,10 +80,10 @@ def load_if_matching(path: str, record: dict) -> keras.Model | None:
 def reusable_model(path: str, record: dict, given: bool, retrain: bool,
                    input_shape: tuple[int, ...] | None = None) -> keras.Model | None:
     """A pretrained model that saves training, or None: the file the user named (`given`,
-    --base, which must take `input_shape`), else the saved model at `path` if it was
+    --base-file, which must take `input_shape`), else the saved model at `path` if it was
     trained with `record`'s settings (never with `retrain`)."""
     if given:
-        return load_model(path, "--base", input_shape)
+        return load_model(path, "--base-file", input_shape)
     model = None if retrain else load_if_matching(path, record)
     if model is not None:
         print(f"  reusing {path} (trained with the same settings; --retrain to redo it)")

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from common.errors import STOP_REQUESTED, UserInputError
 from common.lesson.settings import FineTune, FitSettings, parse_fine_tune
-from common.runs import launcher, slurm, tables
+from common.runs import launcher, slurm, tables, trial_log
 
 Config = TypeVar("Config")
 
@@ -345,7 +345,8 @@ def run_script(main: Callable[[Config], Any], config: Config, prog: str,
 
     With `--jobs N` (N > 1) it runs the launcher first (`common.runs.launcher`): the
     same command as N `--shard` processes. Then `main` runs once, with `--resume`, to
-    merge their trials and summarize; nothing inside `main` starts a process.
+    merge their trials and summarize (after Ctrl-C too: the finished ones); nothing
+    inside `main` starts a process.
 
     Ctrl-C ends with exit status 130 and one line; every file the scripts write goes
     to a temporary name first, so none is left half-written. With `stop_at_epoch_end`
@@ -359,10 +360,9 @@ def run_script(main: Callable[[Config], Any], config: Config, prog: str,
             signal.signal(number, _request_stop)
     try:
         if getattr(config, "jobs", 1) > 1:
-            if not run_in_shards(main, config):
-                main(dataclasses.replace(config, jobs=1, resume=True))
-            else:
-                raise KeyboardInterrupt
+            run_in_shards(main, config)
+            # the summary of every shard's trials (after Ctrl-C: of the finished ones)
+            main(dataclasses.replace(config, jobs=1, resume=True, retrain=False))
         else:
             main(config)
     # FileExistsError, NotADirectoryError: a file where an output folder should go.
@@ -372,7 +372,7 @@ def run_script(main: Callable[[Config], Any], config: Config, prog: str,
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted; every finished trial is kept (rerun with --resume to "
               "finish the run), and no file was left half-written", file=sys.stderr)
-        return 130
+        return launcher.INTERRUPTED
     finally:
         for number, handler in handlers.items():
             signal.signal(number, handler)
@@ -382,13 +382,22 @@ def run_script(main: Callable[[Config], Any], config: Config, prog: str,
 
 def run_in_shards(main: Callable[[Any], Any], config: Any) -> bool:
     """`--jobs N`: the script of `main` as N shard processes of this config; returns True
-    when they were interrupted."""
+    when they were interrupted (Ctrl-C or SIGTERM: `STOP_REQUESTED` is set then).
+
+    Raises:
+        UserInputError: --jobs with --shard.
+    """
+    if config.shard:
+        raise UserInputError(f"--jobs {config.jobs} with --shard {config.shard}: a shard runs "
+                             "in one process; drop one of the two")
     script = os.path.abspath(sys.modules[main.__module__].__file__)
     name = os.path.splitext(os.path.basename(script))[0]
     if not config.resume:
-        launcher.clear_earlier_run(config.out, name)
-    # --retrain goes to the first shard only: the others wait for its pretrained model
-    # (`common.files.one_process_at_a_time`) and reuse it.
-    argv = config_argv(config, jobs=None, shard=None, retrain=None)
-    retrain = ["--retrain"] if getattr(config, "retrain", False) else []
-    return launcher.run_shards(script, argv, config.jobs, config.out, name, extra_first=retrain)
+        trial_log.keep_earlier_run_aside(config.out, name)
+    # Every shard gets --retrain too: they retrain one after the other, so that none
+    # reuses a model saved before this run.
+    argv = config_argv(config, jobs=None, shard=None)
+    interrupted = launcher.run_shards(script, argv, config.jobs, config.out, name)
+    if interrupted:
+        STOP_REQUESTED.set()  # (a shard's own Ctrl-C): the merge below trains nothing new
+    return interrupted

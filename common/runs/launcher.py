@@ -24,8 +24,7 @@ INTERRUPTED = 130  # the exit status of a script stopped by Ctrl-C (see `cli.run
 
 
 def run_shards(script: str, argv: Sequence[str], jobs: int, out: str, name: str,
-               extra_first: Sequence[str] = (), say: Callable[[str], None] = print,
-               poll_s: float = 0.5) -> bool:
+               say: Callable[[str], None] = print, poll_s: float = 0.5) -> bool:
     """Runs `script argv --shard k/jobs` in `jobs` processes and waits for them all.
 
     Each process appends its trials to its shard file in `out`; every new trial is
@@ -37,7 +36,6 @@ def run_shards(script: str, argv: Sequence[str], jobs: int, out: str, name: str,
         jobs: how many processes.
         out: the run's output folder (--out).
         name: the script's name ("tl_mnist"), which names its files.
-        extra_first: more flags for the first process only (--retrain).
 
     Returns:
         True when the processes were interrupted (Ctrl-C reaches them too).
@@ -50,19 +48,23 @@ def run_shards(script: str, argv: Sequence[str], jobs: int, out: str, name: str,
     processes = []
     for job, log in enumerate(logs, start=1):
         with open(log, "w") as output:
-            command = [sys.executable, script, *argv, *(extra_first if job == 1 else ()),
-                       "--shard", f"{job}/{jobs}"]
+            command = [sys.executable, script, *argv, "--shard", f"{job}/{jobs}"]
             processes.append(subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT))
     say(f"  {jobs} processes started, one shard of the trials each; their output: "
         f"{os.path.join(out, name)}.job*.log")
     seen: set[tuple[str, int]] = set()
+    # Ctrl-C in a terminal reaches every process; a SIGTERM sent to this one alone (a
+    # scheduler's time limit) is passed on, so that each shard stops at its epoch's end.
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, functools.partial(pass_on_sigterm, processes, previous))
     try:
         while any(process.poll() is None for process in processes):
             time.sleep(poll_s)
             seen = announce_new_trials(out, name, seen, say)
-    finally:  # Ctrl-C: the processes got it too; wait until they have written their trials
+    finally:  # interrupted: wait until the processes have written their trials
         for process in processes:
             process.wait()
+        signal.signal(signal.SIGTERM, previous)
     announce_new_trials(out, name, seen, say)
     statuses = [process.returncode for process in processes]
     if STOP_REQUESTED.is_set() or INTERRUPTED in statuses:
@@ -99,10 +101,3 @@ def announce_new_trials(out: str, name: str, seen: set[tuple[str, int]],
                     f"{100 * record['accuracy']:.1f}%")
                 seen = seen | {trial}
     return seen
-
-
-def clear_earlier_run(out: str, name: str) -> None:
-    """A new run (not --resume): the earlier run's trials file and shard files are kept
-    under dated names, so that the merge after the shards sees this run's trials only."""
-    for path in [trial_log.trials_path(out, name), *trial_log.shard_files(out, name)]:
-        trial_log.keep_aside(path)

@@ -59,8 +59,8 @@ def compare(log: TrialLog, lecture: Mapping[str, tuple[float, float]],
     """
     by_option = log.accuracies(log.planned)
     planned = len(log.planned) * len(log.all_seeds)
-    results = tables.trial_results(by_option, None if pairs else log.planned[0], planned,
-                                   lecture, num_classes)
+    baseline = log.planned[0] if log.planned and not pairs else None
+    results = tables.trial_results(by_option, baseline, planned, lecture, num_classes)
     if pairs:
         results["comparisons"] = [stats.compare(baseline, treatment, by_option[baseline],
                                                 by_option[treatment])

@@ -145,11 +145,19 @@ def keep_aside(path: str, say: Callable[[str], None] = print) -> None:
         say(f"  (the previous run's finished trials are kept in {kept})")
 
 
+def keep_earlier_run_aside(out: str, script: str, say: Callable[[str], None] = print) -> None:
+    """A new run (not --resume): an earlier run's trials file and shard files are kept
+    under dated names, so that no later --resume merges them into this run."""
+    for path in [trials_path(out, script), *shard_files(out, script)]:
+        keep_aside(path, say)
+
+
 class TrialLog:
     """The finished trials of one run (or one shard of it), in memory and in its file.
 
-    Nothing is written until the first trial is recorded, so a run that fails on bad
-    input, or before its first trial, leaves an earlier run's file alone.
+    Nothing is written until the first trial is recorded (or, on --resume, shard files
+    are merged in), so a run that fails on bad input, or before its first trial,
+    leaves an earlier run's file alone.
 
     Args:
         script: the script's name ("tl_mnist"); names the file in `config.out`.
@@ -193,13 +201,19 @@ class TrialLog:
         self.opened = False  # whether the file is ready for appending (`_open`)
         if self.resuming:
             self._add(self._read_same_run(self.path))
-        if config.resume and config.shard and os.path.isfile(trials_path(config.out, script)):
-            # trials an earlier merge put in the run's own file count as finished too
-            self._add(self._read_same_run(trials_path(config.out, script)))
+        if config.resume and config.shard:
+            # trials an earlier merge put in the run's own file, or that shards of another
+            # --jobs count trained, are finished too
+            main = trials_path(config.out, script)
+            for path in ([main] if os.path.isfile(main) else []) + shard_files(config.out,
+                                                                                script):
+                if path != self.path:
+                    self._add(self._read_same_run(path))
         if config.resume and not config.shard:
             self._merge(shard_files(config.out, script))
         if self.records:
-            say(f"resuming: {len(self.records)} finished trials from {self.path}")
+            say(f"resuming: {len(self.records)} finished trials from {self.path}"
+                + (" and the run's other trials files" if self.shard else ""))
         elif config.resume:
             say(f"--resume: no finished trials in {self.path} yet, starting from the first")
 
@@ -231,11 +245,15 @@ class TrialLog:
 
     def _open(self) -> None:
         """Makes the file ready for appending: the earlier run's file, when resuming;
-        else a new file (an older one with finished trials is kept under its date)."""
+        else a new file (an older one with finished trials is kept under its date, and
+        for a whole run the older run's shard files too)."""
         if self.resuming:
             cut_unfinished_line(self.path)
         else:
-            keep_aside(self.path, self.say)
+            if self.shard or self.config.resume:  # (--resume merges the shard files)
+                keep_aside(self.path, self.say)
+            else:
+                keep_earlier_run_aside(self.config.out, self.script, self.say)
             atomic_write_text(self.path, json.dumps(self.header) + "\n")
         self.opened = True
 
@@ -243,44 +261,51 @@ class TrialLog:
         for record in records:
             self.records.setdefault((record["option"], int(record["seed"])), record)
 
+    def plan(self, *options: str) -> None:
+        """Counts `options` as part of the run (the summary covers them, finished or not),
+        in this order after those planned before; the first is the baseline."""
+        self.planned += [option for option in options if option not in self.planned]
+
     def todo(self, *options: str) -> list[int]:
-        """This process's seeds for which any of `options` has not finished yet; the
-        options count as planned from now on (the summary covers them).
+        """This process's seeds for which any of `options` has not finished yet (none once
+        a stop was asked for); the options count as planned from now on (the summary
+        covers them).
 
         (An option and its fine-tuned second stage are asked together: a second stage
         starts from its first, which then trains again if needed.)"""
-        self.planned += [option for option in options if option not in self.planned]
+        self.plan(*options)
+        if STOP_REQUESTED.is_set():  # after Ctrl-C or SIGTERM no trial starts
+            return []
         return [seed for seed in self.seeds
                 if any((option, seed) not in self.records for option in options)]
 
-    def record(self, option: str, results: Iterable[tuple[int, dict]],
-               after: str | None = None) -> None:
+    def record(self, option: str, results: Iterable[tuple[int, dict]], stage: str = "") -> None:
         """Writes each trial's record the moment `results` yields it as (seed, record),
         skipping trials already finished.
 
         With the plain path `results` is a generator that trains trial after trial, so
-        a trial is on disk as soon as it ends, and a Ctrl-C stops after the trial in
-        progress (raising KeyboardInterrupt here).
+        a trial is on disk as soon as it ends; after Ctrl-C or SIGTERM it stops after
+        the trial in progress, and this raises KeyboardInterrupt once every trial it
+        yielded is written.
 
         Args:
             option: the option the trials belong to.
             results: (seed, record) pairs, record {"accuracy": ..., more fields}.
-            after: the option of a first stage (`option` is its fine-tuning): each
-                record's history then starts with the first stage's.
+            stage: the name of a second stage (`transfer.FINE_TUNED`): the records go
+                under option + stage, each history after its first stage's.
         """
-        self.record_trials((((option, seed), record) for seed, record in results), after)
+        self.record_trials((((option, seed), record) for seed, record in results), stage)
 
-    def record_trials(self, results: Iterable[tuple[Trial, dict]],
-                      after: str | None = None) -> None:
+    def record_trials(self, results: Iterable[tuple[Trial, dict]], stage: str = "") -> None:
         """`record` for the trials of several options at once: results keyed by
         (option, seed)."""
         for (option, seed), record in results:
-            if after is not None:
-                record = joined(self.records[(after, seed)], record)
+            if stage:
+                option, record = option + stage, joined(self.records[(option, seed)], record)
             if (option, seed) not in self.records:
                 self.append(option, seed, **record)
-            if STOP_REQUESTED.is_set():  # Ctrl-C or SIGTERM: stop after this trial
-                raise KeyboardInterrupt
+        if STOP_REQUESTED.is_set():  # Ctrl-C or SIGTERM: what finished is written
+            raise KeyboardInterrupt
 
     def append(self, option: str, seed: int, accuracy: float, **extra: Any) -> None:
         """Records one finished trial: one line, one write, flushed to disk."""
@@ -318,11 +343,6 @@ class TrialLog:
         return {option: {seed: self.records[(option, seed)]["accuracy"]
                          for seed in self.all_seeds if (option, seed) in self.records}
                 for option in options}
-
-    def options(self) -> list[str]:
-        """Every option with a finished trial, in the order they were first recorded
-        (the scripts train the baseline first)."""
-        return list(dict.fromkeys(option for option, _ in self.records))
 
     def histories(self, options: Iterable[str]) -> dict[str, list[dict]]:
         """Each option's per-epoch histories, of its trials that recorded one."""
