@@ -179,7 +179,8 @@ def b_training_sets(pool: tuple, target_size: int, seeds: Sequence[int]) -> dict
 
 
 def base_networks(role: str, train_sets: dict[int, tuple], fit: FitSettings, models_dir: str,
-                  retrain: bool, dataset_name: str, pretrain_all: Callable) -> dict[int, keras.Model]:
+                  retrain: bool, dataset_name: str,
+                  pretrain_all: Callable) -> dict[int, keras.Model]:
     """baseA (role "A") or the baseBs ("B"): one network per entry of `train_sets`.
 
     Each is reused from --models-dir when it was trained with the same settings and

@@ -28,7 +28,8 @@ from common.runs import launcher, slurm, tables, trial_log
 Config = TypeVar("Config")
 
 # The order of --help's groups: the lecture's settings first, how a run is carried out last.
-GROUPS = ("input", "experiment", "data", "model", "training", "beyond the lecture", "running", "output")
+GROUPS = ("input", "experiment", "data", "model", "training", "beyond the lecture", "running",
+          "output")
 
 
 def option(default: Any, help: str, *, group: str = "experiment",
@@ -321,7 +322,8 @@ def choose_names(spec: str, known: Iterable[str], flag_name: str,
     names = list(every or known) if spec == "all" else [name.strip() for name in spec.split(",")]
     unknown = [name for name in names if name not in known]
     if unknown or not names:
-        raise UserInputError(f"{flag_name} {spec}: unknown {', '.join(unknown) or 'or empty name'}; "
+        what = ", ".join(unknown) or "or empty name"
+        raise UserInputError(f"{flag_name} {spec}: unknown {what}; "
                              f"choose from {', '.join(known)} or all")
     return [name for name in known if name in names]  # in the known order: the first is
     # the baseline of the comparisons, whatever order they were typed in
