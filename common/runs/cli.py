@@ -389,9 +389,7 @@ def run_in_shards(main: Callable[[Any], Any], config: Any) -> bool:
     Raises:
         UserInputError: --jobs with --shard.
     """
-    if config.shard:
-        raise UserInputError(f"--jobs {config.jobs} with --shard {config.shard}: a shard runs "
-                             "in one process; drop one of the two")
+    trial_log.refuse_jobs_with_shard(config.jobs, config.shard)
     script = os.path.abspath(sys.modules[main.__module__].__file__)
     name = os.path.splitext(os.path.basename(script))[0]
     if not config.resume:

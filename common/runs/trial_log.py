@@ -145,6 +145,13 @@ def keep_aside(path: str, say: Callable[[str], None] = print) -> None:
         say(f"  (the previous run's finished trials are kept in {kept})")
 
 
+def refuse_jobs_with_shard(jobs: int, shard: str) -> None:
+    """Raises UserInputError for --jobs N (N > 1) with --shard: a shard is one process."""
+    if jobs > 1 and shard:
+        raise UserInputError(f"--jobs {jobs} with --shard {shard}: a shard runs in one "
+                             "process; drop one of the two")
+
+
 def keep_earlier_run_aside(out: str, script: str, say: Callable[[str], None] = print) -> None:
     """A new run (not --resume): an earlier run's trials file and shard files are kept
     under dated names, so that no later --resume merges them into this run."""
@@ -174,9 +181,7 @@ class TrialLog:
 
     def __init__(self, script: str, config: Any, dataset: Any,
                  say: Callable[[str], None] = print):
-        if config.jobs > 1 and config.shard:
-            raise UserInputError(f"--jobs {config.jobs} with --shard {config.shard}: a "
-                                 "shard runs in one process; drop one of the two")
+        refuse_jobs_with_shard(config.jobs, config.shard)
         self.script, self.config, self.dataset, self.say = script, config, dataset, say
         self.shard = config.shard
         # what this process's outputs are called: "tl_mnist", "tl_mnist.shard-1-of-3"
