@@ -188,7 +188,7 @@ def lecture_ranges(config: Config, options: list[str]) -> dict:
 def main(config: Config) -> dict:
     options = cli.choose_names(config.options, (*SCRATCH_RUNS, config.base), "--options")
     print(f"cifar_vgg: {', '.join(options)}, {config.trials} trials each, device "
-          f"{configure_device()}")
+          f"{configure_device(config.precision)}")
     keras.utils.set_random_seed(config.seed)
     clock = summary.Stopwatch()
 

@@ -24,6 +24,7 @@ from common import engine
 from common.lesson import data, networks, orders, plain
 from common.lesson.settings import FitSettings
 from common.runs import cli, summary
+from common.runs.device import configure_device
 from common.runs.trial_log import TrialLog
 
 OPTIONS = ("dropout", "no_dropout")  # the compared options; the first is the baseline
@@ -67,13 +68,15 @@ def one_trial(model: keras.Model, train: tuple, test: tuple, fit: FitSettings,
     """One trial in plain Keras: compile, fit (in the trial's seeded order), evaluate."""
     model.compile(optimizer=fit.make_optimizer(), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    model.fit(**orders.in_seeded_order(train, fit, seed), epochs=fit.epochs, verbose=0)
+    history = model.fit(**orders.in_seeded_order(train, fit, seed), epochs=fit.epochs, verbose=0)
     loss, accuracy = model.evaluate(*test, verbose=0)
-    return {"accuracy": accuracy}
+    return {"accuracy": accuracy, "history": history.history}  # per epoch: --log-dir
 
 
 def main(config: Config) -> dict:
     options = cli.choose_names(config.options, OPTIONS, "--options")
+    print(f"example_experiment: {', '.join(options)}, device "
+          f"{configure_device(config.precision)}")
     keras.utils.set_random_seed(config.seed)
     clock = summary.Stopwatch()
 

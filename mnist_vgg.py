@@ -125,7 +125,7 @@ def one_trial(model: keras.Model, small: tuple, test: tuple, fit: FitSettings,
 
 def main(config: Config) -> dict:
     heads = cli.choose_names(config.options, OPTIONS, "--options", every=bases.HEAD_VARIANTS)
-    print(f"mnist_vgg: {len(heads)} heads x {config.trials} trials, device {configure_device()}")
+    print(f"mnist_vgg: {len(heads)} heads x {config.trials} trials, device {configure_device(config.precision)}")
     keras.utils.set_random_seed(config.seed)
     clock = summary.Stopwatch()
 

@@ -163,9 +163,9 @@ def one_trial(model: keras.Model, small: tuple, test: tuple, fit: FitSettings,
     """
     model.compile(optimizer=fit.make_optimizer(), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    model.fit(**in_seeded_order(small, fit, seed), epochs=fit.epochs, verbose=0)
+    history = model.fit(**in_seeded_order(small, fit, seed), epochs=fit.epochs, verbose=0)
     loss, accuracy = model.evaluate(*test, verbose=0)
-    return {"accuracy": accuracy}
+    return {"accuracy": accuracy, "history": history.history}  # per epoch: --log-dir
 
 
 # --- The experiment -------------------------------------------------------------------
@@ -228,7 +228,7 @@ def pretrained_cnn(config: Config, dataset: data.Dataset, big: tuple) -> tuple[k
 
 def main(config: Config) -> dict:
     options = cli.choose_names(config.options, OPTIONS, "--options")
-    print(f"tl_mnist: {config.trials} trials per option, device {configure_device()}")
+    print(f"tl_mnist: {config.trials} trials per option, device {configure_device(config.precision)}")
     keras.utils.set_random_seed(config.seed)
     clock = summary.Stopwatch()
 

@@ -139,9 +139,9 @@ def one_trial(model: keras.Model, train_set: tuple, test: tuple, fit: FitSetting
     the trial's B set, evaluate on B's test images."""
     model.compile(optimizer=fit.make_optimizer(), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    model.fit(**in_seeded_order(train_set, fit, seed), epochs=fit.epochs, verbose=0)
+    history = model.fit(**in_seeded_order(train_set, fit, seed), epochs=fit.epochs, verbose=0)
     loss, accuracy = model.evaluate(*test, verbose=0)
-    return {"accuracy": accuracy}
+    return {"accuracy": accuracy, "history": history.history}  # per epoch: --log-dir
 
 
 # --- The experiment -------------------------------------------------------------------
@@ -348,7 +348,7 @@ def summary_notes(grid: dict, bases: dict, digits: bool) -> list[str]:
 
 def main(config: Config) -> dict:
     print(f"transferability: 4 models x n = 1..{len(LAYERS)}, {config.trials} trials each, "
-          f"device {configure_device()}")
+          f"device {configure_device(config.precision)}")
     keras.utils.set_random_seed(config.seed)
     clock = summary.Stopwatch()
 
@@ -375,7 +375,8 @@ def main(config: Config) -> dict:
                     else functools.partial(engine.train_trials, cache_features=False))
 
     # 2. The bases: baseA on A (once), baseB on each trial's B training set
-    fit = FitSettings(config.epochs, config.batch_size, "adam", config.learning_rate)
+    fit = FitSettings(config.epochs, config.batch_size, "adam", config.learning_rate,
+                      history=config.log_dir is not None)
     print(f"\nbase networks: {networks.deep_cnn().count_params():,} parameters, transferable "
           f"layers {', '.join(LAYERS)}")
     base_a = base_networks("A", {config.seed: a_train}, dataclasses.replace(

@@ -1,15 +1,27 @@
 """Grades a filled-in homework template step by step, on small synthetic data.
 
-    python -m homework.check tl_mnist                        # the shipped template: all FAIL
-    python -m homework.check tl_mnist --file my_tl_mnist.py  # a student's solution
-    python -m homework.check all                             # every shipped template
+    python -m homework.check tl_mnist                           # the shipped template: all FAIL
+    python -m homework.check tl_mnist --file my_tl_mnist.py     # a student's solution
+    python -m homework.check tl_mnist --file my_tl_mnist.ipynb  # ... or notebook
+    python -m homework.check all                                # every shipped template
+    python -m homework.check tl_mnist --file my_tl_mnist.py --results results.json
+    python -m homework.check tl_mnist --gradescope              # inside Gradescope's autograder
 
 Each step calls one function of the student's file on data made here (no dataset
 files, no network; VGG16 with random weights) and compares the result with what
 `common/` and tl_mnist.py do (`tl_mnist.lecture_cnn`, `tl_mnist.transfer_model`),
 printing `PASS  step` or `FAIL  step: what was expected, what came back`. A step whose
 function raises fails alone; the other steps still run. Exit status: 0 when every step
-passes, 1 otherwise, 2 for a --file that does not exist.
+passes, 1 otherwise, 2 for a --file that does not exist (with --gradescope: 0 once
+results.json is written, the grade being in it).
+
+A notebook (.ipynb) is graded by its definitions only: its code cells' imports,
+assignments of values that call nothing, and function and class definitions run;
+everything else (training at the top level, `%` magics, `!` shell lines) is skipped.
+
+`--results PATH` also writes Gradescope's results.json: one test per step, worth the
+step's `points` in STEPS (the one place to change them) when it passes.
+homework/gradescope.py builds the autograder zip that runs this with --gradescope.
 
 From Python, `check("tl_mnist", "my_tl_mnist.py")` returns one StepResult per step;
 homework/test_homework.py runs the same steps as pytest tests. To grade a new
@@ -17,10 +29,14 @@ template, write its check functions below and list them in STEPS.
 """
 
 import argparse
+import ast
 import dataclasses
 import importlib.util
+import json
 import os
+import re
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -28,11 +44,12 @@ from typing import Any
 
 import numpy as np
 
-from common import startup
+from common import files, startup
 
 startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_BACKEND
 import keras
 from keras import layers
+from common.errors import UserInputError
 from common.lesson import bases, data, transfer
 from common.runs.device import configure_device
 import tl_mnist  # the lecture's own steps, where a student reads them: lecture_cnn, transfer_model
@@ -41,6 +58,14 @@ HOMEWORK_DIR = os.path.dirname(os.path.abspath(__file__))
 MNIST_SHAPE = data.MNIST_SHAPE  # (28, 28, 1)
 VGG16_FEATURES = (1, 1, 512)  # VGG16's output for one 32x32 image, the heads' input
 MESSAGE_LIMIT = 240  # characters of an exception's text kept in a FAIL line
+SUBMITTED_SUFFIXES = (".py", ".ipynb")  # what a student hands in: the template, or a notebook
+# Where Gradescope's autograder finds the student's upload and reads the grade
+# (https://gradescope-autograders.readthedocs.io/en/latest/specs/).
+GRADESCOPE_SUBMISSION = "/autograder/submission"
+GRADESCOPE_RESULTS = "/autograder/results/results.json"
+# Students see every step's result, and the checker's printout (the same lines), at once:
+# the grade is only that the functions work, nothing is kept back for after the due date.
+GRADESCOPE_VISIBILITY = "visible"
 
 
 class WrongAnswer(Exception):
@@ -54,6 +79,7 @@ class Step:
     name: str  # what the report calls it, e.g. "freezing"
     function: str  # the template function it grades, e.g. "freeze_base"
     check: Callable[[Callable[..., Any]], None]  # given that function; raises WrongAnswer
+    points: float = 1  # what passing it is worth in Gradescope's results.json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -448,39 +474,132 @@ def check_stratified_sample(stratified_sample: Callable) -> None:
                       "came: raise one naming the class")
 
 
-# Each template's steps, in the order of its TODOs.
+# Each template's steps, in the order of its TODOs. A step is worth 1 point, the transfer
+# model 2: it checks the most (copies, weights, freezing, what one training step moves).
 STEPS: dict[str, tuple[Step, ...]] = {
     "tl_mnist": (
         Step("class split", "split_classes", check_split_classes),
         Step("freezing", "freeze_layers", check_freeze_layers),
         Step("new head", "new_output_layer", check_new_output_layer),
-        Step("transfer model", "build_transfer_model", check_cnn_transfer_model),
+        Step("transfer model", "build_transfer_model", check_cnn_transfer_model,
+             points=2),
     ),
     "mnist_vgg": (
         Step("padding", "pad_and_repeat", check_pad_and_repeat),
         Step("class split", "split_classes", check_split_classes),
         Step("freezing", "freeze_base", check_freeze_base),
         Step("head variants", "make_head", check_head_variants),
-        Step("transfer model", "build_transfer_model", check_mnist_vgg_transfer_model),
+        Step("transfer model", "build_transfer_model", check_mnist_vgg_transfer_model,
+             points=2),
     ),
     "cifar_vgg": (
         Step("stratified sample", "stratified_sample", check_stratified_sample),
         Step("freezing", "freeze_base", check_freeze_base),
         Step("head", "make_head", check_cifar_head),
-        Step("transfer model", "build_transfer_model", check_cifar_transfer_model),
+        Step("transfer model", "build_transfer_model", check_cifar_transfer_model,
+             points=2),
     ),
 }
 
 
-# --- running the steps ---------------------------------------------------------------
+# --- reading a student's file: a module, or a notebook's definitions -----------------
+
+# An IPython line that is not Python: `%magic`, `!shell`, `files = !ls`, `x = %time f()`,
+# and `name?` / `?name` (help). `!=` at a line's start is Python's, and stays.
+IPYTHON_LINE = re.compile(r"^\s*(?:[%!](?!=)|[\w.,\s]+=\s*[%!](?!=)|\?{1,2}[\w.]+\s*$"
+                          r"|[\w.]+\?{1,2}\s*$)")
+# What may run of a notebook's top level: statements that only define names (an import
+# runs its module's code, not the student's).
+DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+CALLING = (ast.Call, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)
+
 
 def template_path(name: str) -> str:
     """The shipped template of homework `name`."""
     return os.path.join(HOMEWORK_DIR, f"{name}_template.py")
 
 
+def cell_filename(path: str, number: int) -> str:
+    """The file name a notebook's cell is compiled under, so that tracebacks and FAIL
+    lines say `my.ipynb cell 3 line 2`."""
+    return f"{os.path.realpath(path)} cell {number}"
+
+
+def is_definition(statement: ast.stmt) -> bool:
+    """Whether a notebook's top-level statement only defines names: an import, a function
+    or class, or names bound to a value that calls nothing (`CLASSES = (1, 3, 5)`).
+
+    Everything else, `model.fit(...)`, `history = model.fit(...)`, loops, is what a
+    student runs to try the functions out: it would train (for minutes) or download,
+    and the checker calls the functions itself."""
+    if isinstance(statement, DEFINITIONS):
+        return True
+    if isinstance(statement, ast.Assign):
+        targets = statement.targets
+    elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+        targets = [statement.target]
+    else:
+        return False
+    names_only = all(isinstance(node, (ast.Name, ast.Tuple, ast.List, ast.Starred,
+                                       ast.Store, ast.Load))
+                     for target in targets for node in ast.walk(target))
+    return names_only and not any(isinstance(node, CALLING) for node in ast.walk(statement.value))
+
+
+def python_of_cell(source: str) -> str:
+    """A code cell's text with its IPython lines blanked (line numbers stay the cell's);
+    empty for a cell magic (`%%time`, `%%bash`, ...), which makes the whole cell not Python."""
+    lines = source.splitlines()
+    first = next((line for line in lines if line.strip()), "")
+    if first.lstrip().startswith("%%"):
+        return ""
+    return "\n".join("" if IPYTHON_LINE.match(line) else line for line in lines) + "\n"
+
+
+def notebook_definitions(path: str) -> list[tuple[str, ast.Module]]:
+    """The definitions of each code cell of the notebook at `path` (see is_definition),
+    with the file name to compile them under; cells are numbered from 1, all kinds counted.
+
+    Raises:
+        UserInputError: the file is not a Jupyter notebook.
+        SyntaxError: a code cell is not Python (beyond its IPython lines).
+    """
+    with open(path, encoding="utf-8") as file:
+        try:
+            notebook = json.load(file)
+        except json.JSONDecodeError as error:
+            raise UserInputError(f"{os.path.basename(path)} is not a Jupyter notebook "
+                                 f"(not JSON: {error})") from error
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    if not isinstance(cells, list):
+        raise UserInputError(f"{os.path.basename(path)} is not a Jupyter notebook (no list of "
+                             "cells): hand in the .ipynb file Jupyter saves")
+    definitions = []
+    for number, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        text = python_of_cell("".join(source) if isinstance(source, list) else str(source))
+        filename = cell_filename(path, number)
+        tree = ast.parse(text, filename=filename)
+        definitions.append((filename, ast.Module([statement for statement in tree.body
+                                                  if is_definition(statement)], [])))
+    return definitions
+
+
+def load_notebook(path: str, module_name: str) -> ModuleType:
+    """The definitions of the notebook at `path` run, cell after cell, as one module."""
+    module = ModuleType(module_name)
+    module.__file__ = os.path.abspath(path)
+    sys.modules[module_name] = module  # dataclasses and pickling look a module up here
+    for filename, definitions in notebook_definitions(path):
+        exec(compile(definitions, filename, "exec"), module.__dict__)  # noqa: S102 - grading
+    return module
+
+
 def load_submission(path: str, name: str) -> ModuleType:
-    """Imports the file at `path` as a module (running its top-level code).
+    """Imports the file at `path` as a module: a .py file whole (running its top-level
+    code), a notebook (.ipynb) by its definitions only (see notebook_definitions).
 
     Raises:
         FileNotFoundError: no file at `path`.
@@ -489,6 +608,8 @@ def load_submission(path: str, name: str) -> ModuleType:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--file {path}: no such file")
     module_name = f"homework_submission_{name}"
+    if path.endswith(".ipynb"):
+        return load_notebook(path, module_name)
     spec = importlib.util.spec_from_file_location(module_name, os.path.abspath(path))
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # dataclasses and pickling look a module up here
@@ -496,20 +617,53 @@ def load_submission(path: str, name: str) -> ModuleType:
     return module
 
 
-def failure_message(error: Exception, path: str, function: str) -> str:
+def submitted_file(folder: str, name: str) -> str:
+    """The one .py or .ipynb file in `folder` or below (what a student uploaded to
+    Gradescope); hidden files and folders, __pycache__ and __MACOSX are not looked at.
+
+    Raises:
+        FileNotFoundError: no such folder, or no such file in it.
+        UserInputError: more than one such file: which one to grade is not clear.
+    """
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"--submission {folder}: no such folder")
+    found = []
+    for parent, folders, names in os.walk(folder):
+        folders[:] = sorted(entry for entry in folders
+                            if not entry.startswith((".", "__MACOSX", "__pycache__")))
+        found += [os.path.join(parent, entry) for entry in sorted(names)
+                  if entry.endswith(SUBMITTED_SUFFIXES) and not entry.startswith(".")]
+    if not found:
+        raise FileNotFoundError(f"--submission {folder}: no .py or .ipynb file in it: hand in "
+                                f"your filled-in copy of {name}_template.py or .ipynb")
+    if len(found) > 1:
+        shown_names = ", ".join(os.path.relpath(entry, folder) for entry in found)
+        raise UserInputError(f"--submission {folder}: {len(found)} files to grade "
+                             f"({shown_names}): hand in one .py or .ipynb file")
+    return found[0]
+
+
+def is_students(filename: str, student_file: str) -> bool:
+    """Whether a traceback frame's file is the student's: the file, or one of its cells."""
+    return (os.path.realpath(filename) == student_file
+            or filename.startswith(f"{student_file} cell "))
+
+
+def failure_message(error: BaseException, path: str, function: str) -> str:
     """One line saying why a step failed: a wrong answer, a TODO left, or a crash."""
     if isinstance(error, WrongAnswer):
         return str(error)
     student_file = os.path.realpath(path)
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if os.path.realpath(frame.filename) == student_file]
+              if is_students(frame.filename, student_file)]
     culprit = frames[-1].name if frames else function
     if culprit == "<module>":
         culprit = f"importing {os.path.basename(path)}"
     text = (str(error).splitlines() or [""])[0][:MESSAGE_LIMIT]
     if isinstance(error, NotImplementedError):
         return f"TODO {culprit} not done (NotImplementedError: {text})"
-    where = f" ({os.path.basename(path)} line {frames[-1].lineno})" if frames else ""
+    where = (f" ({os.path.basename(frames[-1].filename)} line {frames[-1].lineno})"
+             if frames else "")
     return f"{culprit} raised {type(error).__name__}: {text}{where}"
 
 
@@ -536,7 +690,7 @@ def check(name: str, path: str | None = None) -> list[StepResult]:
 
     Args:
         name: the homework, a key of STEPS: "tl_mnist", "mnist_vgg" or "cifar_vgg".
-        path: the student's filled-in copy of the template.
+        path: the student's filled-in copy of the template, a .py file or a notebook.
 
     Returns:
         One StepResult per step, in the template's order. A file that cannot be
@@ -561,34 +715,151 @@ def check(name: str, path: str | None = None) -> list[StepResult]:
     return [run_step(step, submission) for step in STEPS[name]]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; returns the exit status (0 all pass, 1 a step fails, 2 bad input)."""
+# --- Gradescope's results.json -------------------------------------------------------
+
+def points_line(name: str, results: Sequence[StepResult]) -> str:
+    """`3 of 4 steps pass, 3 of 5 points`: the grade, as results.json's output says it."""
+    steps = STEPS[name]
+    score = sum(step.points for step, result in zip(steps, results) if result.passed)
+    passed = sum(result.passed for result in results)
+    return (f"{passed} of {len(results)} steps pass, {score:g} of "
+            f"{sum(step.points for step in steps):g} points")
+
+
+def gradescope_results(name: str, results: Sequence[StepResult], summary: str,
+                       seconds: float) -> dict[str, Any]:
+    """Gradescope's results.json for one graded file: a test per step, in order.
+
+    The fields are those of Gradescope's autograder specification
+    (https://gradescope-autograders.readthedocs.io/en/latest/specs/): a test's `score`
+    is its step's points when it passes, else 0, its `output` the report's PASS or
+    FAIL line (a FAIL says what to fix); the top-level `score` is their sum.
+
+    Args:
+        name: the homework, a key of STEPS.
+        results: one StepResult per step of STEPS[name].
+        summary: the top-level output: what was graded (or why nothing was), the points.
+        seconds: how long the grading took.
+    """
+    steps = STEPS[name]
+    assert [result.step for result in results] == [step.name for step in steps]
+    tests = [{"name": f"{step.name} ({step.function})",
+              "number": str(number),  # the template's TODO number
+              "score": step.points if result.passed else 0,
+              "max_score": step.points,
+              "status": "passed" if result.passed else "failed",
+              "output": result.line(),
+              "visibility": GRADESCOPE_VISIBILITY}
+             for number, (step, result) in enumerate(zip(steps, results), start=1)]
+    return {"score": sum(test["score"] for test in tests),
+            "execution_time": round(seconds),
+            "output": summary,
+            "visibility": GRADESCOPE_VISIBILITY,
+            "stdout_visibility": GRADESCOPE_VISIBILITY,
+            "tests": tests}
+
+
+# --- the command line ----------------------------------------------------------------
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line's flags, checked against each other."""
     parser = argparse.ArgumentParser(prog="python -m homework.check",
                                      description="Grades a filled-in homework template.")
     parser.add_argument("name", choices=(*STEPS, "all"),
                         help="the homework; all: every shipped template")
-    parser.add_argument("--file", help="the student's file (default: the shipped template "
+    parser.add_argument("--file", help="the student's file, a copy of the .py template or of "
+                        "the notebook (.ipynb) (default: the shipped template "
                         "homework/NAME_template.py)")
+    parser.add_argument("--submission", metavar="DIR",
+                        help="grade the one .py or .ipynb file in DIR, e.g. a student's upload "
+                        f"(with --gradescope the default: {GRADESCOPE_SUBMISSION})")
+    parser.add_argument("--results", metavar="PATH",
+                        help="also write Gradescope's results.json to PATH: a test per step, "
+                        "worth its points when it passes (with --gradescope the default: "
+                        f"{GRADESCOPE_RESULTS})")
+    parser.add_argument("--gradescope", action="store_true",
+                        help="run as Gradescope's autograder: the defaults above; no file to "
+                        "grade scores 0 with the reason in results.json; exit status 0 once "
+                        "results.json is written")
     args = parser.parse_args(argv)
-    if args.name == "all" and args.file:
-        parser.error("--file grades one homework: name it instead of all")
-    configure_device()  # TensorFlow probes for a GPU here, quietly, not in the first check
-    names = list(STEPS) if args.name == "all" else [args.name]
-    all_passed = True
-    for name in names:
-        path = args.file or template_path(name)
-        try:
-            results = check(name, path)
-        except FileNotFoundError as error:
+    one_only = [flag for flag in ("file", "submission", "results", "gradescope")
+                if getattr(args, flag)]
+    if args.name == "all" and one_only:
+        parser.error(f"--{one_only[0]} grades one homework: name it instead of all")
+    if args.file and args.submission:
+        parser.error("--file and --submission both say what to grade: give one of them")
+    if args.gradescope:
+        args.submission = args.submission or (None if args.file else GRADESCOPE_SUBMISSION)
+        args.results = args.results or GRADESCOPE_RESULTS
+    return args
+
+
+def file_to_grade(args: argparse.Namespace, name: str) -> str:
+    """--file, the one file in --submission, or the shipped template.
+
+    Raises:
+        FileNotFoundError, UserInputError: no such file, or no single file to grade.
+    """
+    path = args.file or (submitted_file(args.submission, name) if args.submission
+                         else template_path(name))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--file {path}: no such file")
+    return path
+
+
+def report_name(path: str, args: argparse.Namespace) -> str:
+    """How the report names the graded file: as --file gave it, as found in --submission,
+    or the shipped template relative to here."""
+    return args.file or (path if args.submission else os.path.relpath(path))
+
+
+def grade(name: str, args: argparse.Namespace) -> bool | None:
+    """Grades one homework for the command line: prints the report and writes --results.
+
+    Returns:
+        Whether every step passed; None for no file to grade (said on stderr), except
+        with --gradescope, where that scores 0 with the reason in results.json.
+    """
+    started = time.monotonic()
+    try:
+        path = file_to_grade(args, name)
+        results = check(name, path)
+    except (FileNotFoundError, UserInputError) as error:
+        if not args.gradescope:
             print(f"homework.check: error: {error}", file=sys.stderr)
-            return 2
-        passed = sum(result.passed for result in results)
-        print(f"{name} ({args.file or os.path.relpath(path)}):")
-        for result in results:
-            print(result.line())
-        print(f"{name}: {passed} of {len(results)} steps pass\n")
-        all_passed = all_passed and passed == len(results)
-    return 0 if all_passed else 1
+            return None
+        results = [StepResult(step.name, False, str(error)) for step in STEPS[name]]
+        graded = "nothing graded"
+        summary = f"{name}: {graded}, {points_line(name, results)}\n{error}"
+    else:
+        graded = report_name(path, args)
+        summary = f"{name} ({os.path.basename(path)}): {points_line(name, results)}"
+    passed = sum(result.passed for result in results)
+    print(f"{name} ({graded}):")
+    for result in results:
+        print(result.line())
+    print(f"{name}: {passed} of {len(results)} steps pass\n")
+    if args.results:
+        try:
+            files.atomic_write_json(args.results, gradescope_results(
+                name, results, summary, time.monotonic() - started))
+        except OSError as error:
+            print(f"homework.check: error: --results {args.results}: cannot write it "
+                  f"({error.strerror or error})", file=sys.stderr)
+            return None
+        print(f"results for Gradescope: {args.results}")
+    return passed == len(results)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit status (0 all pass, 1 a step fails, 2 bad input;
+    with --gradescope 0 once results.json is written)."""
+    args = parse_arguments(argv)
+    configure_device()  # TensorFlow probes for a GPU here, quietly, not in the first check
+    outcomes = [grade(name, args) for name in (list(STEPS) if args.name == "all" else [args.name])]
+    if None in outcomes:
+        return 2
+    return 0 if args.gradescope or all(outcomes) else 1
 
 
 if __name__ == "__main__":

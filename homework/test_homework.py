@@ -2,8 +2,9 @@
 
     HOMEWORK_NAME=tl_mnist HOMEWORK_FILE=student.py python -m pytest homework/test_homework.py
 
-HOMEWORK_NAME is tl_mnist, mnist_vgg or cifar_vgg; HOMEWORK_FILE defaults to the shipped
-template, whose steps all fail by design. A plain `python -m pytest` does not collect
+HOMEWORK_NAME is tl_mnist, mnist_vgg or cifar_vgg; HOMEWORK_FILE, a .py file or a
+notebook (.ipynb, graded by its definitions as homework/check.py says), defaults to the
+shipped template, whose steps all fail by design. A plain `python -m pytest` does not collect
 this file (pytest.ini's testpaths is tests/); name it, as above.
 """
 

@@ -14,6 +14,7 @@ index, so no data is copied in per step.
 """
 
 import dataclasses
+import functools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -69,15 +70,33 @@ class EpochProgress(keras.callbacks.Callback):
             print(line, flush=True)
 
 
+@functools.cache
+def say_once(reason: str) -> None:
+    """Prints, once per process, why the engine takes a slower way on this machine."""
+    print(f"  fast engine: {reason}", flush=True)
+
+
+def steps_per_call(steps: int) -> int:
+    """How many training steps one call of Keras's compiled step runs: all `steps` (an
+    epoch's), or 1 on PyTorch, whose Keras trainer refuses more."""
+    if keras.backend.backend() == "torch" and steps > 1:
+        say_once("the PyTorch backend runs one training step per call (Keras allows no "
+                 "steps_per_execution above 1 there), not an epoch's: the same results, "
+                 "more time per step")
+        return 1
+    return steps
+
+
 def compile_for_training(model: keras.Model, losses: list, fit: FitSettings,
                          steps_per_execution: int) -> None:
-    """Compiles with a fresh optimizer and one loss per output.
+    """Compiles with a fresh optimizer and one loss per output, running up to
+    `steps_per_execution` steps per call (`steps_per_call`).
 
     XLA is left off: measured on a 2-core CPU it made these small convolutions about
     4 times slower. On JAX, Keras compiles the step anyway.
     """
     model.compile(optimizer=fit.make_optimizer(), loss=losses,
-                  steps_per_execution=steps_per_execution,
+                  steps_per_execution=steps_per_call(steps_per_execution),
                   jit_compile=False if keras.backend.backend() == "tensorflow" else "auto")
 
 
@@ -136,6 +155,37 @@ def side_by_side_part(group: list[int], models: Sequence[keras.Model], table: Ta
                 stacked.SummedOverTrials(batch_size), together.write_back)
 
 
+class ClearGradients(keras.callbacks.Callback):
+    """Clears the gradients of `variables` before each training step (PyTorch only)."""
+
+    def __init__(self, variables: list):
+        super().__init__()
+        self.variables = variables
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        for variable in self.variables:
+            variable.value.grad = None
+
+
+def gradient_clearing(network: keras.Model) -> list[keras.callbacks.Callback]:
+    """On PyTorch, for a model two of whose trainable weights share a path (trials'
+    copies of one pretrained base, fine-tuned: VGG16 names its weights without the
+    model's name): a callback that clears their gradients before each step. Keras hands
+    PyTorch its weights keyed by path, so it tracks only one of two namesakes and its
+    step never clears the other's gradient, which then adds up from step to step."""
+    if keras.backend.backend() != "torch":
+        return []
+    paths = [variable.path for variable in network.trainable_variables]
+    shared = [variable for variable in network.trainable_variables
+              if paths.count(variable.path) > 1]
+    if not shared:
+        return []
+    say_once("on PyTorch, Keras keeps one of the trainable weights that share a name "
+             "(the trials' copies of one network) and would let the others' gradients add "
+             "up: the engine clears them before each step")
+    return [ClearGradients(shared)]
+
+
 def fit_side_by_side(models: Sequence[keras.Model], inputs: Sequence[np.ndarray],
                      labels: Sequence[np.ndarray], seeds: Sequence[int], fit: FitSettings,
                      label: str = "training",
@@ -190,7 +240,7 @@ def fit_side_by_side(models: Sequence[keras.Model], inputs: Sequence[np.ndarray]
                                     None if weights is None else [part.weights for part in parts],
                                     batch_size),
                     epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False, verbose=0,
-                    callbacks=[progress])
+                    callbacks=[*gradient_clearing(network), progress])
     finally:
         write_back()
 

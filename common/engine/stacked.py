@@ -46,25 +46,36 @@ def grouped_conv(x, kernel, strides: tuple, padding: str):
     return keras.ops.conv(x, kernel, strides, padding)
 
 
+def grouped_conv_trains(dtype: str = "float32") -> bool:
+    """Whether this backend can train a grouped convolution computing in `dtype`
+    (TensorFlow's CPU kernels can only with oneDNN, which is on by default on x86 Linux
+    and Windows, and not in float16). Tried once per dtype; where it cannot, the trials
+    train as branches and the first such run says why."""
+    return grouped_conv_trains_in(dtype)
+
+
 @functools.cache
-def grouped_conv_trains() -> bool:
-    """Whether this backend can train a grouped convolution (TensorFlow's CPU kernels
-    can only with oneDNN, which is on by default on x86 Linux and Windows). Tried once."""
+def grouped_conv_trains_in(dtype: str) -> bool:
+    """`grouped_conv_trains`, cached by the dtype alone (however the caller passed it)."""
     if keras.backend.backend() != "tensorflow":
         return True
     import tensorflow as tf
 
-    kernel = tf.Variable(tf.ones((1, 1, 1, 2)))
+    kernel = tf.Variable(tf.ones((1, 1, 1, 2), dtype=dtype))
 
     @tf.function(autograph=False)
     def gradient():
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(grouped_conv(tf.ones((1, 2, 2, 2)), kernel, (1, 1), "valid"))
+            loss = tf.reduce_sum(grouped_conv(tf.ones((1, 2, 2, 2), dtype=dtype), kernel,
+                                              (1, 1), "valid"))
         return tape.gradient(loss, kernel)
 
     try:
         gradient()
     except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError):
+        print(f"  note: TensorFlow on this CPU cannot train grouped convolutions in {dtype} "
+              "(oneDNN is off, or has no such kernel); the trials train side by side as "
+              "separate branches: the same results, slower", flush=True)
         return False
     return True
 
@@ -74,7 +85,7 @@ class StackedConv2D(layers.Layer):
     trial t's `filters` filters come t-th and see only trial t's channels."""
 
     def __init__(self, trials: int, conv: layers.Conv2D, **kwargs):
-        super().__init__(name=conv.name, trainable=conv.trainable, **kwargs)
+        super().__init__(**{"name": conv.name, **kwargs}, trainable=conv.trainable)
         self.trials, self.filters, self.kernel_size = trials, conv.filters, conv.kernel_size
         self.strides, self.padding, self.use_bias = conv.strides, conv.padding, conv.use_bias
         self.activation = conv.activation
@@ -113,7 +124,7 @@ class StackedDense(layers.Layer):
     """`trials` Dense layers as one batched product over (batch, trials, features)."""
 
     def __init__(self, trials: int, dense: layers.Dense, **kwargs):
-        super().__init__(name=dense.name, trainable=dense.trainable, **kwargs)
+        super().__init__(**{"name": dense.name, **kwargs}, trainable=dense.trainable)
         self.trials, self.units = trials, dense.units
         self.use_bias, self.activation = dense.use_bias, dense.activation
 
@@ -145,7 +156,7 @@ class StackedDropout(layers.Layer):
     """
 
     def __init__(self, trials: int, dropout: layers.Dropout, **kwargs):
-        super().__init__(name=dropout.name, **kwargs)
+        super().__init__(**{"name": dropout.name, **kwargs})
         self.rate = dropout.rate
         # Keras gives a Dropout of rate 0 no stream; StackedTrials copies the others in.
         self.streams = [keras.random.SeedGenerator(0) for _ in range(trials if self.rate else 0)]
@@ -222,7 +233,7 @@ def stacking_key(model: keras.Model) -> str | None:
     if not flattened:  # the output must be one row per trial
         return None
     has_conv = any(isinstance(layer, layers.Conv2D) for layer in model.layers)
-    if has_conv and not grouped_conv_trains():
+    if has_conv and not grouped_conv_trains(keras.config.dtype_policy().compute_dtype):
         return None
     return repr((shape, settings))
 
@@ -248,6 +259,7 @@ class StackedTrials:
 
     def __init__(self, models: Sequence[keras.Model], name: str = "stacked_trials"):
         trials, shape = len(models), tuple(models[0].inputs[0].shape[1:])
+        self.name = name
         inputs = keras.Input((trials, *shape), name="every_trial")
         x = TrialsToChannels()(inputs) if len(shape) == 3 else inputs
         self.stacked_and_originals: list[tuple[layers.Layer, tuple[layers.Layer, ...]]] = []
@@ -262,15 +274,23 @@ class StackedTrials:
                 layer.load([original.get_weights() for original in originals])
 
     def stacked_layer(self, originals: tuple[layers.Layer, ...], trials: int) -> layers.Layer:
-        """The layer doing the work of `originals`, one layer per trial."""
+        """The layer doing the work of `originals`, one layer per trial.
+
+        Its name is this network's and the trials' layer's ("stacked_0_conv1"): two
+        stacked groups in one model must not share a weight's path, or on PyTorch
+        Keras tracks only one of the two and never clears the other's gradient, which
+        then adds up from step to step (measured: a group of output heads beside a group
+        of dense512 heads learned something else than alone).
+        """
         first = originals[0]
+        name = f"{self.name}_{first.name}"
         if isinstance(first, layers.Flatten):
-            return StackedFlatten(trials, name=first.name)
+            return StackedFlatten(trials, name=name)
         if isinstance(first, layers.MaxPooling2D):  # pools every channel alone
-            return type(first).from_config(first.get_config())
+            return type(first).from_config({**first.get_config(), "name": name})
         kind = {layers.Conv2D: StackedConv2D, layers.Dense: StackedDense,
                 layers.Dropout: StackedDropout}[type(first)]
-        layer = kind(trials, first)
+        layer = kind(trials, first, name=name)
         self.stacked_and_originals.append((layer, originals))
         return layer
 

@@ -52,30 +52,33 @@ def train_and_score(models: Sequence[keras.Model], train_sets: Sequence[Examples
 
     With `validate`, also records each model's history as `fit` with the test set as
     `validation_data` does: accuracy and loss on the training set and on the test set
-    after every epoch. (The training figures are measured at the end of the epoch with
-    Dropout and augmentation off, where Keras averages them over the epoch's steps.)
+    after every epoch; with `fit.history` (--log-dir), the training set's alone. (The
+    training figures are measured at the end of the epoch with Dropout and augmentation
+    off, where Keras averages them over the epoch's steps.)
     """
-    histories = [{"accuracy": [], "loss": [], "val_accuracy": [], "val_loss": []}
-                 for _ in models]
+    keys = ["accuracy", "loss"] + (["val_accuracy", "val_loss"] if validate else [])
+    histories = [{key: [] for key in keys} for _ in models]
     on_test_set = side_by_side_model(models, test[0].shape[1:])  # built once, used every epoch
 
     def record(epoch: int) -> None:
-        for model, (x, y), history, on_test in zip(models, train_sets, histories,
-                                                   predict_joint(on_test_set, test[0])):
+        on_test = predict_joint(on_test_set, test[0]) if validate else [None] * len(models)
+        for model, (x, y), history, probabilities in zip(models, train_sets, histories, on_test):
             accuracy, loss = scores(predict_in_batches(model, x)[0], y)
             history["accuracy"].append(accuracy)
             history["loss"].append(loss)
-            accuracy, loss = scores(on_test, test[1])
-            history["val_accuracy"].append(accuracy)
-            history["val_loss"].append(loss)
+            if validate:
+                accuracy, loss = scores(probabilities, test[1])
+                history["val_accuracy"].append(accuracy)
+                history["val_loss"].append(loss)
 
     fit_side_by_side(models, [x for x, _ in train_sets], [y for _, y in train_sets], seeds, fit,
-                     label=label, on_epoch=record if validate else None)
+                     label=label, on_epoch=record if validate or fit.history else None)
     if validate:
         return [{"accuracy": history["val_accuracy"][-1], "history": history}
                 for history in histories]
-    return [{"accuracy": scores(probabilities, test[1])[0]}
-            for probabilities in predict_joint(on_test_set, test[0])]
+    return [{"accuracy": scores(probabilities, test[1])[0],
+             **({"history": history} if fit.history else {})}
+            for probabilities, history in zip(predict_joint(on_test_set, test[0]), histories)]
 
 
 def shared_body(models: Sequence[keras.Model]) -> tuple[keras.Model, list[keras.Model]]:

@@ -24,8 +24,10 @@ def record_path(model_path: str) -> str:
 
 
 def save_model(model: keras.Model, path: str, record: dict) -> None:
-    """Saves `model` to `path` (.keras) and `record` beside it, each atomically."""
+    """Saves `model` to `path` (.keras) and `record` beside it, each atomically, with
+    the precision it trained in (--precision)."""
     atomic_save(path, model.save)
+    record = {**record, "precision": keras.config.dtype_policy().name}
     atomic_write_text(record_path(path), json.dumps(record, indent=2) + "\n")
     print(f"  saved {path}")
 
@@ -66,13 +68,17 @@ def load_model(path: str, flag: str = "--base-file",
 
 
 def load_if_matching(path: str, record: dict) -> keras.Model | None:
-    """The model at `path` if its saved record equals `record`, else None."""
+    """The model at `path` if its saved record equals `record` and it trained in the
+    precision in force now (models saved before --precision existed: float32), else None."""
     try:
         with open(record_path(path)) as file:
             saved = json.load(file)
     except (OSError, json.JSONDecodeError):
         return None
-    if saved.get("config") != record.get("config") or not os.path.isfile(path):
+    same_precision = saved.get("precision", "float32") == keras.config.dtype_policy().name
+    if saved.get("config") != record.get("config") or not same_precision:
+        return None
+    if not os.path.isfile(path):
         return None
     return load_model(path, "saved model")
 

@@ -9,6 +9,10 @@ and hand them down whole, so no function takes four loose training parameters.
 
 import dataclasses
 
+# Keras's dtype policies a run may compute in (--precision); auto: bf16 where the hardware
+# has it (common.runs.device.configure_device).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
+
 # Keras's own default learning rate of each optimizer the scripts offer.
 DEFAULT_LEARNING_RATES = {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.01}
 
@@ -21,6 +25,10 @@ class FitSettings:
     batch_size: int
     optimizer: str = "adam"  # a key of DEFAULT_LEARNING_RATES
     learning_rate: float | None = None  # None: the optimizer's own default
+    # Keep each epoch's loss and accuracy of every trial (--log-dir). `fit` always returns
+    # them in its History; the fast engine measures them only when asked, as they cost
+    # a prediction per trial and epoch.
+    history: bool = False
 
     @property
     def rate(self) -> float:

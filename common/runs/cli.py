@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from common.errors import STOP_REQUESTED, UserInputError
-from common.lesson.settings import FineTune, FitSettings, parse_fine_tune
+from common.lesson.settings import PRECISIONS, FineTune, FitSettings, parse_fine_tune
 from common.runs import launcher, slurm, tables, trial_log
 
 Config = TypeVar("Config")
@@ -218,6 +218,15 @@ class RunFlags:
                         "this SLURM array task's (python -m common.runs.slurm prints the "
                         "sbatch script); --resume without --shard merges the shards",
                         group="running", operational=True)
+    log_dir: str | None = option(None, "also write Keras-style logs of every trial here: "
+                                 "<option>/trial_<seed>.csv (CSVLogger's columns) and "
+                                 "TensorBoard event files (tensorboard --logdir DIR)",
+                                 group="output", operational=True)
+    precision: str = option("float32", "what the models compute in: float32, or in 16 bits "
+                            "with float32 weights (mixed_bfloat16, mixed_float16: faster on "
+                            "hardware with 16-bit matrix math); auto: mixed_bfloat16 where "
+                            "the CPU (AVX512_BF16, AMX) or GPU has bf16, else float32",
+                            group="running", choices=PRECISIONS)
     plain: bool = option(False, "train through the script's plain Keras code (compile, fit, "
                          "evaluate), one trial after the other: slow, the reference that the "
                          "fast default engine is tested against", group="running",
@@ -277,7 +286,8 @@ class TrainingFlags:
     @property
     def fit(self) -> FitSettings:
         """The training on the target task: --epochs of --batch-size, --optimizer, --lr."""
-        return FitSettings(self.epochs, self.batch_size, self.optimizer, self.lr)
+        return FitSettings(self.epochs, self.batch_size, self.optimizer, self.lr,
+                           history=getattr(self, "log_dir", None) is not None)
 
     def training_line(self, keras_heads: bool = True) -> str:
         """How the target task trains, for the summary (`keras_heads` False: classic
@@ -295,7 +305,7 @@ class TrainingFlags:
             return None
         rate = self.fine_tune_lr if self.fine_tune_lr is not None else self.fit.rate / 10
         return FineTune(count, prefix, FitSettings(self.fine_tune_epochs, self.batch_size,
-                                                   self.optimizer, rate))
+                                                   self.optimizer, rate, self.fit.history))
 
 
 def config_argv(config: Any, **overrides: Any) -> list[str]:

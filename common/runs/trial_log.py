@@ -22,6 +22,7 @@ from typing import Any
 
 from common.errors import STOP_REQUESTED, UserInputError
 from common.files import atomic_write_text, json_ready
+from common.runs.keras_logs import KerasLogs
 
 FORMAT = "trials-jsonl-1"
 
@@ -204,6 +205,8 @@ class TrialLog:
         self.planned: list[str] = []  # every option asked for (`todo`); the first is the baseline
         self.resuming = config.resume and os.path.isfile(self.path)
         self.opened = False  # whether the file is ready for appending (`_open`)
+        log_dir = getattr(config, "log_dir", None)  # --log-dir: CSV and TensorBoard per trial
+        self.keras_logs = KerasLogs(log_dir) if log_dir else None
         if self.resuming:
             self._add(self._read_same_run(self.path))
         if config.resume and config.shard:
@@ -327,6 +330,8 @@ class TrialLog:
         finally:
             os.close(handle)
         self.records[(option, int(seed))] = record
+        if self.keras_logs and "history" in record:
+            self.keras_logs.write(option, int(seed), record["history"])
 
     @contextlib.contextmanager
     def until_interrupted(self) -> Iterator[None]:
@@ -350,9 +355,11 @@ class TrialLog:
                 for option in options}
 
     def histories(self, options: Iterable[str]) -> dict[str, list[dict]]:
-        """Each option's per-epoch histories, of its trials that recorded one."""
+        """Each option's per-epoch histories on the training and the test set, of its
+        trials that recorded one (those without the test set's are for --log-dir)."""
         found = {option: [self.records[(option, seed)]["history"] for seed in self.all_seeds
-                          if "history" in self.records.get((option, seed), {})]
+                          if "val_accuracy" in self.records.get((option, seed), {})
+                          .get("history", {})]
                  for option in options}
         return {option: runs for option, runs in found.items() if runs}
 
