@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from common import startup
 
-startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_BACKEND
+startup.prepare_tensorflow()  # before keras, as keras-io sets KERAS_BACKEND
 import keras
 
 from common import engine

@@ -3,7 +3,9 @@
 Runs, one after the other on the same data:
   1. plain: the lecture's way in Keras 3. Pretrain with `fit` (15 epochs, batch 128),
      save and reload; then per trial a CNN from scratch and a transfer model built from
-     the loaded model's layers, each a whole model in `fit` (100 epochs, batch 4).
+     the loaded model's layers, each a whole model in `fit` (100 epochs, batch 4). It runs
+     in a process of its own with TensorFlow as a student's script gets it: oneDNN as
+     TensorFlow sets it on this CPU (off on AVX2-only CPUs), not as the toolkit does.
   2. toolkit: `tl_mnist.main` with the same settings (pretraining included: --retrain).
 and prints both wall times, the ratio, and both accuracy distributions.
 
@@ -14,7 +16,9 @@ Writes bench/results/bench_tl_mnist.json.
 """
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +29,7 @@ import numpy as np
 
 from common import startup
 
-startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_BACKEND
+startup.prepare_tensorflow()  # before keras, as keras-io sets KERAS_BACKEND
 import keras
 from keras import layers
 import tl_mnist
@@ -88,6 +92,30 @@ def run_plain(config: tl_mnist.Config, folder: str) -> dict:
             "total_s": time.perf_counter() - start}
 
 
+def tensorflow_default_onednn() -> str:
+    """"1" where TensorFlow turns oneDNN on by itself on this CPU, else "0": asked of a
+    fresh TensorFlow with TF_ENABLE_ONEDNN_OPTS unset (the toolkit sets it to 1)."""
+    environment = {key: value for key, value in os.environ.items()
+                   if key != "TF_ENABLE_ONEDNN_OPTS"}
+    probe = ("from tensorflow.python.util import _pywrap_util_port as port; "
+             "print(int(port.IsMklEnabled()))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, env={**environment, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return done.stdout.split()[-1]
+
+
+def run_plain_as_a_student_would(args: argparse.Namespace, folder: str) -> dict:
+    """`run_plain` in a process of its own, with TensorFlow's own oneDNN setting."""
+    onednn = tensorflow_default_onednn()
+    path = os.path.join(folder, "plain.json")
+    subprocess.run([sys.executable, os.path.abspath(__file__), "--data", args.data,
+                    "--trials", str(args.trials), "--epochs", str(args.epochs),
+                    "--plain-here", path], check=True,
+                   env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn})
+    with open(path) as handle:
+        return {**json.load(handle), "onednn": onednn == "1"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,19 +123,24 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=15)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--only", choices=("plain", "toolkit"), help="run one side only")
+    parser.add_argument("--plain-here", metavar="JSON", help=argparse.SUPPRESS)  # the child
     args = parser.parse_args()
     config = tl_mnist.Config(data=args.data, dataset="mnist", trials=args.trials,
                              epochs=args.epochs, retrain=True)
     report: dict = {"config": {"trials": args.trials, "epochs": args.epochs, "data": args.data},
                     "device": configure_device(), "environment": tables.environment()}
     with tempfile.TemporaryDirectory() as folder:
+        if args.plain_here:  # the plain side's own process (run_plain_as_a_student_would)
+            files.atomic_write_json(args.plain_here, run_plain(config, folder))
+            return
         if args.only != "toolkit":
-            report["plain"] = run_plain(config, folder)
+            report["plain"] = run_plain_as_a_student_would(args, folder)
         if args.only != "plain":
             start = time.perf_counter()
             toolkit = tl_mnist.main(tl_mnist.Config(**{**config.__dict__, "models_dir": folder,
                                                        "out": folder}))
             report["toolkit"] = {"accuracies": toolkit["accuracies"],
+                                 "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1",
                                  "pretrain_s": toolkit["timings_s"]["pretrain"],
                                  "total_s": time.perf_counter() - start}
     print("\nwall time, pretraining included:")
@@ -117,7 +150,8 @@ def main() -> None:
                        for name, values in report[side]["accuracies"].items()}
             report[side]["summary"] = summary
             print(f"  {side:8s} {report[side]['total_s']:7.1f} s (pretraining "
-                  f"{report[side]['pretrain_s']:.1f} s)")
+                  f"{report[side]['pretrain_s']:.1f} s; oneDNN "
+                  f"{'on' if report[side]['onednn'] else 'off'})")
             print("  " + tables.summary_table(summary, tl_mnist.LECTURE).replace("\n", "\n  "))
     if "plain" in report and "toolkit" in report:
         report["ratio"] = report["toolkit"]["total_s"] / report["plain"]["total_s"]

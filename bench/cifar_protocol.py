@@ -40,7 +40,7 @@ import numpy as np
 
 from common import startup
 
-startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_BACKEND
+startup.prepare_tensorflow()  # before keras, as keras-io sets KERAS_BACKEND
 import cifar_vgg
 from common.lesson.data import stratified_sample
 

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from common import startup
 
-startup.hide_tensorflow_startup_lines()  # before keras, as keras-io sets KERAS_BACKEND
+startup.prepare_tensorflow()  # before keras, as keras-io sets KERAS_BACKEND
 import tl_mnist
 from common import files
 from common.runs import tables, stats

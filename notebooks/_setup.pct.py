@@ -42,7 +42,7 @@ EXTRA_FLAGS = shlex.split(os.environ.get("TL_NOTEBOOK_FLAGS", ""))
 
 from common import startup
 
-startup.hide_tensorflow_startup_lines()  # before keras, as every script does
+startup.prepare_tensorflow()  # before keras, as every script does
 from common.runs.device import configure_device
 
 DEVICE = configure_device()

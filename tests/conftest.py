@@ -11,7 +11,7 @@ sys.path.insert(0, ROOT)
 
 from common import startup  # noqa: E402
 
-startup.hide_tensorflow_startup_lines()  # before any test module imports keras
+startup.prepare_tensorflow()  # before any test module imports keras
 
 
 def synthetic_digits(per_class: int, seed: int, shape=(28, 28)) -> tuple[np.ndarray, np.ndarray]:

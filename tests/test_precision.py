@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tl_mnist
-from common.runs import cli, device
+from common.runs import cli, cpu, device
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +38,9 @@ def test_the_first_line_names_the_precision_and_auto_says_why():
     assert device.configure_device("mixed_float16").endswith(", mixed_float16")
     assert device.configure_device().endswith(", mixed_float16")  # None: left as it is
     assert device.configure_device("float32").endswith(", float32")
+    bf16 = device.configure_device("mixed_bfloat16")  # asked for: warned where it is slow
+    assert bf16.endswith(", mixed_bfloat16") == bool(reason)
+    assert ("expect it much slower" in bf16) == (not reason)
 
 
 def test_a_wrong_precision_is_one_line_naming_the_flag(capsys):
@@ -80,3 +83,16 @@ def test_bf16_runs_both_paths_alike_and_keeps_its_pretrained_model_apart(mnist_l
     assert "reusing" not in capsys.readouterr().out
     saved = json.loads(next((tmp_path / "models").glob("*.json")).read_text())
     assert saved["precision"] == "float32"
+
+
+def test_the_cpu_is_named_with_its_vector_width(tmp_path):
+    avx512, avx2 = tmp_path / "avx512", tmp_path / "avx2"
+    avx512.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: avx avx2 avx512f "
+                      "avx512_bf16\n\nprocessor\t: 1\nmodel name\t: other\n")
+    avx2.write_text("model name\t: Intel Xeon\nflags\t\t: sse2 avx avx2 fma\n")
+    assert cpu.cpu_description(str(avx512)) == "AMD EPYC, AVX-512"
+    assert cpu.cpu_description(str(avx2)) == "Intel Xeon, AVX2"
+    assert cpu.cpu_description(str(tmp_path / "missing")) == ""  # not Linux: no claim
+    assert "avx512_bf16" in cpu.cpu_flags(str(avx512))
+    if not device.visible_gpus():  # the run's first line names this CPU's
+        assert device.configure_device().startswith(f"CPU ({cpu.cpu_description()}")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from common.lesson.settings import FineTune, FitSettings
-from common.runs import stats
+from common.runs import cpu, stats
 
 
 def percent_range(low: float, high: float) -> str:
@@ -171,7 +171,7 @@ def environment() -> dict:
 
     versions = {"python": platform.python_version(), "numpy": np.__version__,
                 "keras": keras.__version__, "backend": keras.backend.backend(),
-                "platform": platform.platform()}
+                "platform": platform.platform(), "cpu": cpu.cpu_description()}
     if "tensorflow" in sys.modules or keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
