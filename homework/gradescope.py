@@ -37,8 +37,8 @@ CHECKER = "homework.check"  # the module the autograder runs; the bundle holds w
 TEMPLATE_SUFFIX = "_template.py"
 # The test suite's, the notebooks' and --log-dir's requirements, not the checker's (it reads
 # a handed-in notebook as plain JSON).
-DROPPED_REQUIREMENTS = {"pytest", "nbformat", "jupytext", "nbclient", "ipykernel",
-                        "tensorboard"}
+DROPPED_REQUIREMENTS = {"pytest", "pytest-xdist", "nbformat", "jupytext", "nbclient",
+                        "ipykernel", "tensorboard"}
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every entry's date: the same files make the same zip
 EXECUTABLE, READABLE = 0o755, 0o644
 NOTEBOOK_METADATA = {"kernelspec": {"display_name": "Python 3", "language": "python",
