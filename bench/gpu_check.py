@@ -113,11 +113,11 @@ def load_cifar10(source: str) -> dict[str, np.ndarray]:
     if os.path.isfile(whole):
         arrays = np.load(whole)
         return {key: arrays[key] for key in ("x_train", "y_train", "x_test", "y_test")}
-    parts = [np.load(os.path.join(source, f"cifar10_train_part{p}.npz")) for p in range(1, 6)]
-    test = np.load(os.path.join(source, "cifar10_test.npz"))
-    return {"x_train": np.concatenate([part["x_train"] for part in parts]),
-            "y_train": np.concatenate([part["y_train"] for part in parts]).reshape(-1),
-            "x_test": test["x_test"], "y_test": test["y_test"].reshape(-1)}
+    # The six part files: bench/cifar_protocol.py's loader (imported here only, as it
+    # loads Keras, which the check itself starts in each run's own process).
+    from cifar_protocol import load_cifar10 as load_six_parts
+
+    return dict(zip(("x_train", "y_train", "x_test", "y_test"), load_six_parts(source)))
 
 
 def prepare_data(source: str) -> None:
