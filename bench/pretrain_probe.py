@@ -2,8 +2,11 @@
 
 The lecture's pretraining (digits 0,2,4,6,8 of MNIST, 29,492 images, batch 128) in
 plain `fit`, one epoch of warm-up, then `--epochs` timed; compiled with a whole epoch per
-`steps_per_execution`, as the toolkit's engine runs it. For docs/speed.md's figures of
-precision and oneDNN (set TF_ENABLE_ONEDNN_OPTS=0 to see TensorFlow without it).
+`steps_per_execution` and fed by a `tf.data` pipeline without autotuning, as the
+toolkit's engine runs it. (Keras's own pipeline for arrays autotunes, and the end of
+its `fit` then waits for the tuning thread: seconds that would blur the kernels' time.)
+For docs/speed.md's figures of precision and oneDNN (set TF_ENABLE_ONEDNN_OPTS=0 to
+see TensorFlow without it).
 
     python bench/pretrain_probe.py --data mnist.npz
     python bench/pretrain_probe.py --data mnist.npz --precision mixed_bfloat16
@@ -21,6 +24,7 @@ from common import startup
 startup.prepare_tensorflow()  # before keras, as keras-io sets KERAS_BACKEND
 import keras
 import tl_mnist
+from common.engine.side_by_side import training_data
 from common.lesson import data
 from common.lesson.settings import PRECISIONS
 from common.runs.device import configure_device
@@ -42,9 +46,10 @@ def main() -> None:
     steps = -(-len(x) // BATCH_SIZE)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], steps_per_execution=steps, jit_compile=False)
-    model.fit(x, y, batch_size=BATCH_SIZE, epochs=1, verbose=0)  # warm-up: tracing
+    batches = training_data(x, y, None, BATCH_SIZE)  # the engine's pipeline: no autotuning
+    model.fit(**batches, epochs=1, shuffle=False, verbose=0)  # warm-up: tracing
     start = time.perf_counter()
-    model.fit(x, y, batch_size=BATCH_SIZE, epochs=args.epochs, verbose=0)
+    model.fit(**batches, epochs=args.epochs, shuffle=False, verbose=0)
     per_epoch = (time.perf_counter() - start) / args.epochs
     print(f"{device}; oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS')}: {per_epoch:.2f} s "
           f"per epoch of {len(x):,} images")
