@@ -69,11 +69,12 @@ def operations(rng: np.random.Generator) -> dict[str, tuple[Callable[[], tf.Tens
     def tensor(*shape: int) -> tf.Tensor:
         return tf.constant(rng.standard_normal(shape, dtype=np.float32))
 
+    # images, and tensors shaped like each layer's output (standing in for its gradient)
     images, conv1_out = tensor(BATCH_SIZE, 28, 28, 1), tensor(BATCH_SIZE, 26, 26, 32)
     pool1_out, conv2_out = tensor(BATCH_SIZE, 13, 13, 32), tensor(BATCH_SIZE, 11, 11, 64)
     kernel1, kernel2 = tensor(3, 3, 1, 32), tensor(3, 3, 32, 64)
-    conv = tf.compat.v1.nn
-    one = [1, 1, 1, 1]
+    nn_v1 = tf.compat.v1.nn  # the gradients of a convolution as operations of their own
+    unit_strides = [1, 1, 1, 1]
 
     def pool_gradient(tensor_in: tf.Tensor, gradient: tf.Tensor) -> Callable[[], tf.Tensor]:
         def run() -> tf.Tensor:
@@ -86,14 +87,14 @@ def operations(rng: np.random.Generator) -> dict[str, tuple[Callable[[], tf.Tens
     conv1, conv2 = BATCH_SIZE * CONV1_FLOP, BATCH_SIZE * CONV2_FLOP
     return {
         "conv1 forward": (lambda: tf.nn.conv2d(images, kernel1, 1, "VALID"), conv1),
-        "conv1 kernel gradient": (lambda: conv.conv2d_backprop_filter(
-            images, [3, 3, 1, 32], conv1_out, one, "VALID"), conv1),
+        "conv1 kernel gradient": (lambda: nn_v1.conv2d_backprop_filter(
+            images, [3, 3, 1, 32], conv1_out, unit_strides, "VALID"), conv1),
         "pool1 forward and gradient": (pool_gradient(conv1_out, pool1_out), 0),
         "conv2 forward": (lambda: tf.nn.conv2d(pool1_out, kernel2, 1, "VALID"), conv2),
-        "conv2 input gradient": (lambda: conv.conv2d_backprop_input(
-            [BATCH_SIZE, 13, 13, 32], kernel2, conv2_out, one, "VALID"), conv2),
-        "conv2 kernel gradient": (lambda: conv.conv2d_backprop_filter(
-            pool1_out, [3, 3, 32, 64], conv2_out, one, "VALID"), conv2),
+        "conv2 input gradient": (lambda: nn_v1.conv2d_backprop_input(
+            [BATCH_SIZE, 13, 13, 32], kernel2, conv2_out, unit_strides, "VALID"), conv2),
+        "conv2 kernel gradient": (lambda: nn_v1.conv2d_backprop_filter(
+            pool1_out, [3, 3, 32, 64], conv2_out, unit_strides, "VALID"), conv2),
         "pool2 forward and gradient": (
             pool_gradient(conv2_out, tensor(BATCH_SIZE, 5, 5, 64)), 0),
     }
