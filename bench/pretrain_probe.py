@@ -24,7 +24,7 @@ from common import startup
 startup.prepare_tensorflow()  # before keras, as keras-io sets KERAS_BACKEND
 import keras
 import tl_mnist
-from common.engine.side_by_side import training_data
+from common.engine.side_by_side import data_arguments
 from common.lesson import data
 from common.lesson.settings import PRECISIONS
 from common.runs.device import configure_device
@@ -46,7 +46,7 @@ def main() -> None:
     steps = -(-len(x) // BATCH_SIZE)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], steps_per_execution=steps, jit_compile=False)
-    batches = training_data(x, y, None, BATCH_SIZE)  # the engine's pipeline: no autotuning
+    batches = data_arguments(x, y, batch_size=BATCH_SIZE)  # the engine's: no autotuning
     model.fit(**batches, epochs=1, shuffle=False, verbose=0)  # warm-up: tracing
     start = time.perf_counter()
     model.fit(**batches, epochs=args.epochs, shuffle=False, verbose=0)

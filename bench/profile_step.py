@@ -34,7 +34,7 @@ import keras
 import tensorflow as tf
 
 import tl_mnist
-from common.engine.side_by_side import training_data
+from common.engine.side_by_side import data_arguments
 from common.runs import tables
 from common.runs.device import configure_device
 
@@ -108,7 +108,7 @@ def whole_step(rng: np.random.Generator, steps: int) -> dict:
                   steps_per_execution=steps, jit_compile=False)
     images = rng.random((steps * BATCH_SIZE, 28, 28, 1), dtype=np.float32)
     labels = rng.integers(0, 5, steps * BATCH_SIZE)
-    data = training_data(images, labels, None, BATCH_SIZE)  # the engine's: no autotuning
+    data = data_arguments(images, labels, batch_size=BATCH_SIZE)  # the engine's: no autotuning
     model.fit(**data, epochs=1, shuffle=False, verbose=0)  # traces the step
     wall, busy = busy_cores(lambda: model.fit(**data, epochs=2, shuffle=False, verbose=0))
     per_step = wall / (2 * steps)
