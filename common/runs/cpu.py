@@ -23,17 +23,21 @@ def cpuinfo_fields(cpuinfo: str = CPUINFO) -> dict[str, str]:
 
 def cpu_flags(cpuinfo: str = CPUINFO) -> set[str]:
     """The CPU's instruction-set flags ("avx2", "avx512_bf16", ...)."""
-    return set(cpuinfo_fields(cpuinfo).get("flags", "").split())
+    return flags_of(cpuinfo_fields(cpuinfo))
 
 
-def vector_width(cpuinfo: str = CPUINFO) -> str:
-    """"AVX-512", "AVX2", "AVX" or "" (unknown)."""
-    flags = cpu_flags(cpuinfo)
+def flags_of(fields: dict[str, str]) -> set[str]:
+    """The instruction-set flags among a processor's `cpuinfo_fields`."""
+    return set(fields.get("flags", "").split())
+
+
+def vector_width(flags: set[str]) -> str:
+    """"AVX-512", "AVX2", "AVX" or "" (unknown): the widest vectors these flags give."""
     return next((name for flag, name in VECTOR_WIDTHS if flag in flags), "")
 
 
 def cpu_description(cpuinfo: str = CPUINFO) -> str:
     """e.g. "AMD EPYC, AVX2" ("" where /proc/cpuinfo cannot be read)."""
     fields = cpuinfo_fields(cpuinfo)
-    return ", ".join(part for part in (fields.get("model name", ""), vector_width(cpuinfo))
-                     if part)
+    return ", ".join(part for part in (fields.get("model name", ""),
+                                       vector_width(flags_of(fields))) if part)
