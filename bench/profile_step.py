@@ -65,7 +65,7 @@ SETTINGS = {"pretraining": Setting(1, 128, 230, "profile_step.json"),  # 29,492 
             "trials": Setting(15, 4, 25, "profile_step_trials.json")}  # 100 images each
 
 
-def busy_cores(run: Callable[[], object]) -> tuple[float, float]:
+def wall_and_cpu_seconds(run: Callable[[], object]) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one call of `run`."""
     before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     run()
@@ -136,7 +136,7 @@ def whole_step(rng: np.random.Generator, setting: Setting, timed_epochs: int) ->
 
     def train(epochs: int) -> tuple[float, float]:
         models = [tl_mnist.lecture_cnn(5, seed) for seed in range(setting.trials)]
-        return busy_cores(lambda: fit_side_by_side(
+        return wall_and_cpu_seconds(lambda: fit_side_by_side(
             models, images, labels, list(range(setting.trials)),
             FitSettings(epochs=epochs, batch_size=setting.batch_size), label="profile"))
 
