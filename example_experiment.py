@@ -45,8 +45,17 @@ class Config(cli.RunFlags, cli.TrainingFlags):
     out: str = cli.shared("out", "results")
     quick: bool = cli.shared("quick", False)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.fine_tune != "0":
+            raise cli.UserInputError(f"--fine-tune {self.fine_tune}: these CNNs train from "
+                                     "scratch, with no pretrained part to fine-tune; drop it")
+        if self.augment:
+            raise cli.UserInputError("--augment: this experiment compares Dropout on the real "
+                                     "images only; drop it")
 
-QUICK = {"trials": 2, "epochs": 3, "dataset": "digits"}
+
+QUICK = {"trials": 2, "epochs": 3}
 
 
 def small_cnn(seed: int, with_dropout: bool) -> keras.Sequential:

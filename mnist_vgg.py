@@ -51,7 +51,8 @@ class Config(cli.RunFlags, cli.TrainingFlags):
     """The lecture's protocol; every field is a command-line flag."""
 
     trials: int = cli.shared("trials", 5)
-    options: str = cli.shared("options", "all", names=OPTIONS)  # all: the lecture's five
+    options: str = cli.shared("options", ",".join(bases.HEAD_VARIANTS),  # the lecture's five
+                              names=OPTIONS)
     seed: int = cli.shared("seed", 0)
     data: str | None = cli.shared("data", None)
     dataset: str = cli.shared("dataset", "auto", choices=("auto", "mnist", "digits"))
@@ -68,7 +69,7 @@ class Config(cli.RunFlags, cli.TrainingFlags):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        heads = cli.choose_names(self.options, OPTIONS, "--options", every=bases.HEAD_VARIANTS)
+        heads = cli.choose_names(self.options, OPTIONS, "--options")
         self.check_heads([name for name in heads if name in CLASSIC_HEADS],
                          dense=any(name in bases.HEAD_VARIANTS for name in heads))
 
@@ -124,7 +125,7 @@ def one_trial(model: keras.Model, small: tuple, test: tuple, fit: FitSettings,
 # --- The experiment -------------------------------------------------------------------
 
 def main(config: Config) -> dict:
-    heads = cli.choose_names(config.options, OPTIONS, "--options", every=bases.HEAD_VARIANTS)
+    heads = cli.choose_names(config.options, OPTIONS, "--options")
     print(f"mnist_vgg: {len(heads)} heads x {config.trials} trials, device {configure_device(config.precision)}")
     keras.utils.set_random_seed(config.seed)
     clock = summary.Stopwatch()

@@ -291,8 +291,9 @@ def finished_trials(run: Run) -> dict[str, int]:
     if accuracies:
         return {name: len(values) if isinstance(values, list) else 0
                 for name, values in accuracies.items()}
-    return {name: int(stats["n"]) if isinstance(stats, dict) and is_number(stats.get("n")) else 0
-            for name, stats in run.mapping("summary").items()}
+    return {name: int(figures["n"])
+            if isinstance(figures, dict) and is_number(figures.get("n")) else 0
+            for name, figures in run.mapping("summary").items()}
 
 
 def alerts_section(run: Run) -> list[Block]:
@@ -357,16 +358,16 @@ def statistics_section(run: Run) -> list[Block]:
     """Per option: trials, min–max, mean, std, the mean's 95% CI, the lecture's range."""
     ranges = lecture_ranges(run)
     rows = []
-    for name, stats in run.result["summary"].items():
-        stats = stats if isinstance(stats, dict) else {}
+    for name, figures in run.result["summary"].items():
+        figures = figures if isinstance(figures, dict) else {}
         lecture = ranges.get(name)
-        where = verdict(stats.get("mean"), lecture, run.result.get("chance"))
+        where = verdict(figures.get("mean"), lecture, run.result.get("chance"))
         if name in ranges and lecture is None and random_weights(run):
             where = f"{MISSING} (random weights)"
-        std = decimal(100 * stats["std"], 1) if is_number(stats.get("std")) else MISSING
-        spread = percent_range([stats.get("min"), stats.get("max")])
-        rows.append((name, plain(stats.get("n")), spread, percent(stats.get("mean")), std,
-                     percent_range(stats.get("ci95")), percent_range(lecture), where))
+        std = decimal(100 * figures["std"], 1) if is_number(figures.get("std")) else MISSING
+        spread = percent_range([figures.get("min"), figures.get("max")])
+        rows.append((name, plain(figures.get("n")), spread, percent(figures.get("mean")), std,
+                     percent_range(figures.get("ci95")), percent_range(lecture), where))
     if not rows:
         return [Heading(3, "Test accuracy"), Text("No finished trials.")]
     headers = ("option", "trials", "min–max", "mean", "std (points)", "95% CI of the mean",

@@ -223,7 +223,9 @@ def pretrained_cnn(config: Config, dataset: data.Dataset, big: tuple) -> tuple[k
                 engine.pretrain({config.seed: base}, {config.seed: big}, fit)
             saved_models.save_model(base, path, record)  # model.save(path), atomically
             base = keras.models.load_model(path, compile=False)
-    return base, {"path": path, **record, "trained_now": trained_now}
+    # A --base-file was trained elsewhere: this run's settings say nothing of it.
+    described = {"given": "--base-file"} if config.base_file else record
+    return base, {"path": path, **described, "trained_now": trained_now}
 
 
 def main(config: Config) -> dict:

@@ -95,8 +95,7 @@ class Config(cli.RunFlags):
     source_epochs: int = cli.option(2, "epochs of training baseA on A", group="training",
                                     minimum=1)
     batch_size: int = cli.shared("batch_size", 128)  # for every network
-    learning_rate: float = cli.option(0.001, "Adam's learning rate, for every network "
-                                      "(0.001: Keras's default)", group="training", minimum=1e-7)
+    lr: float | None = cli.shared("lr", None, group="training")  # Adam's, for every network
     out: str = cli.shared("out", "results")
     quick: bool = cli.shared("quick", False)
 
@@ -208,7 +207,7 @@ def saved_or_trained_bases(role: str, train_sets: dict[int, tuple], fit: FitSett
         records[key] = {"config": {
             "role": f"base{role}", "architecture": "deep_cnn", "dataset": dataset_name,
             "classes": list(classes), "images": len(y), "epochs": fit.epochs,
-            "batch_size": fit.batch_size, "learning_rate": fit.learning_rate,
+            "batch_size": fit.batch_size, "learning_rate": fit.rate,
             "seed": networks.derive_seed(key, f"base{role}"),
             "data_sha1": data_sha1.hexdigest()}}
         paths[key] = os.path.join(models_dir, f"transferability_{dataset_name}_{role}_"
@@ -375,7 +374,7 @@ def main(config: Config) -> dict:
                     else functools.partial(engine.train_trials, cache_features=False))
 
     # 2. The bases: baseA on A (once), baseB on each trial's B training set
-    fit = FitSettings(config.epochs, config.batch_size, "adam", config.learning_rate,
+    fit = FitSettings(config.epochs, config.batch_size, "adam", config.lr,
                       history=config.log_dir is not None)
     print(f"\nbase networks: {networks.deep_cnn().count_params():,} parameters, transferable "
           f"layers {', '.join(LAYERS)}")
@@ -408,7 +407,7 @@ def main(config: Config) -> dict:
     return summary.write_summary(
         log, results, f"test accuracy on B (digits 1,3,5,7,9); {size}",
         tables.training_line(fit, plain=config.plain), draw_figure(log, results, bases, size),
-        clock, notes=summary_notes(grid, bases, bool(dataset.warning)),
+        clock, notes=summary_notes(grid, bases, dataset.name == "digits"),
         extra={"task_a": list(TASK_A), "task_b": list(TASK_B), "b_training_images": b_size,
                "layers": list(LAYERS), "bases": bases, "table": grid})
 

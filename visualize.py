@@ -84,8 +84,9 @@ QUICK: dict = {}  # --quick sets no other flag; it only allows the stand-ins abo
 @functools.lru_cache(maxsize=1)  # loaded once, even when the stand-in model needs it too
 def mnist_data(config: Config) -> data.Dataset:
     """MNIST from --data or Keras (offline: the bundled digits); --quick never downloads."""
-    mode = "auto"
-    if config.quick and not config.data and not os.path.exists(data.keras_cache_file("mnist.npz")):
+    mode = "mnist" if config.dataset == "mnist" else "auto"
+    if (mode == "auto" and config.quick and not config.data
+            and not os.path.exists(data.keras_cache_file("mnist.npz"))):
         print("--quick: MNIST is not in Keras's cache; using scikit-learn's bundled digits "
               "instead of downloading it")
         mode = "digits"

@@ -22,7 +22,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import startup
 
 startup.prepare_tensorflow()  # before keras, as keras-io sets KERAS_BACKEND
-import keras
 import tl_mnist
 from common.engine.side_by_side import data_arguments
 from common.lesson import data

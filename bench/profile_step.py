@@ -165,7 +165,8 @@ def matmul_ceiling(rng: np.random.Generator, setting: Setting,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--setting", choices=SETTINGS, default="pretraining",
-                        help="the pretraining's step, or the 15 stacked CNNs' (default: %(default)s)")
+                        help="the pretraining's step, or the 15 stacked CNNs' "
+                        "(default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=50, help="timed calls per operation")
     parser.add_argument("--timed-epochs", type=int, default=0,
                         help="epochs timed in fit (default: about 500 steps' worth)")

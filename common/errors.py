@@ -1,4 +1,5 @@
-"""The two things every room of `common` shares: bad input, and a request to stop.
+"""What every room of `common` shares: bad input (and how to name its flag), and a
+request to stop.
 
 Kept apart from the command line (`common.runs.cli`) so that the lesson and the engine
 can raise and check them without importing argparse or the run's bookkeeping.
@@ -17,6 +18,11 @@ class UserInputError(ValueError):
 # the plain path after the trial in progress. A KeyboardInterrupt raised at a random
 # point inside TensorFlow's C++ code can come out as a RuntimeError instead, hence a flag.
 STOP_REQUESTED = threading.Event()
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a config field, for messages: "batch_size" -> "--batch-size"."""
+    return "--" + name.replace("_", "-")
 
 
 def brief(error: BaseException, limit: int = 120) -> str:

@@ -36,8 +36,7 @@ print("settings other than the lecture's:",
       {field.name: getattr(config, field.name) for field in dataclasses.fields(config)
        if getattr(config, field.name) != field.default})
 
-heads = cli.choose_names(config.options, mnist_vgg.OPTIONS, "--options",
-                         every=bases.HEAD_VARIANTS)
+heads = cli.choose_names(config.options, mnist_vgg.OPTIONS, "--options")
 print(f"mnist_vgg: {len(heads)} heads x {config.trials} trials, device "
       f"{configure_device(config.precision)}")
 keras.utils.set_random_seed(config.seed)

@@ -89,7 +89,7 @@ train_trials = (functools.partial(plain.trial_by_trial, transferability.one_tria
 # saved in `config.models_dir` and reused by a later run with the same settings and data.
 
 # %%
-fit = FitSettings(config.epochs, config.batch_size, "adam", config.learning_rate,
+fit = FitSettings(config.epochs, config.batch_size, "adam", config.lr,
                   history=config.log_dir is not None)
 networks.deep_cnn().summary()
 base_a = transferability.base_networks(

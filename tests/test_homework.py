@@ -9,7 +9,6 @@ show that the templates' signatures fit what the checker calls.
 """
 
 import ast
-import os
 import subprocess
 import sys
 

@@ -1,7 +1,6 @@
 """The options beyond the lecture: each changes exactly what it claims, and the defaults
 leave the lecture's protocol as it was."""
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -189,3 +188,24 @@ def test_vgg_scripts_with_every_option_end_to_end(mnist_like_npz, tmp_path, capt
     assert {call["optimizer"] for call in captured_fits} == {"sgd"}
     fine = [call for call in captured_fits if call["label"] == "fine-tuning"]
     assert len(fine) == 2 and all(call["learning_rate"] == pytest.approx(0.001) for call in fine)
+
+
+def test_all_means_every_option_in_every_script():
+    """--options all: every option the script lists (the classic heads too); the default
+    of mnist_vgg.py is the lecture's five heads."""
+    assert cli.choose_names("all", tl_mnist.OPTIONS, "--options") == list(tl_mnist.OPTIONS)
+    assert cli.choose_names("all", mnist_vgg.OPTIONS, "--options") == list(mnist_vgg.OPTIONS)
+    assert cli.choose_names(mnist_vgg.Config().options, mnist_vgg.OPTIONS, "--options") == list(
+        bases.HEAD_VARIANTS)
+    for script in (tl_mnist, mnist_vgg):  # so both refuse --augment with a classic head
+        with pytest.raises(cli.UserInputError, match="--augment with the logreg, linear_svm"):
+            script.Config(options="all", augment=True)
+
+
+@pytest.mark.parametrize("flags, message", [({"fine_tune": "1"}, "--fine-tune 1: these CNNs"),
+                                            ({"augment": True}, "--augment: this experiment")])
+def test_the_example_refuses_the_options_it_has_no_use_for(flags, message):
+    import example_experiment
+
+    with pytest.raises(cli.UserInputError, match=message):
+        example_experiment.Config(**flags)

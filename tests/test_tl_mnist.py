@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -64,6 +65,7 @@ def write_npz(path, **changes) -> str:
 @pytest.mark.parametrize("flags, message", [
     (["--trials", "0"], "--trials 0: must be at least 1"),
     (["--epochs", "-3"], "--epochs -3: must be at least 1"),
+    (["--lr", "0"], "--lr 0.0: must be at least 1e-07"),
     (["--batch-size", "two"], "argument --batch-size: invalid int value: 'two'"),
     (["--dataset", "fashion"], "argument --dataset: invalid choice: 'fashion'"),
     (["--learning-speed", "3"], "unrecognized arguments: --learning-speed 3"),
@@ -114,3 +116,15 @@ def test_missing_mnist_is_one_line_in_a_subprocess(tmp_path):
     result = run_script("--data", str(tmp_path / "mnist.npz"), *FAST, cwd=str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "no such file" in result.stderr
+
+
+def test_a_base_file_is_recorded_as_given_not_with_this_runs_settings(tmp_path):
+    """--base-file was trained elsewhere: the JSON says where it came from, and claims
+    none of this run's pretraining settings for it."""
+    path = str(tmp_path / "mine.keras")
+    tl_mnist.lecture_cnn(5, seed=0).save(path)
+    big = synthetic_digits(3, seed=0)
+    base, record = tl_mnist.pretrained_cnn(tl_mnist.Config(base_file=path),
+                                           types.SimpleNamespace(name="mnist"), big)
+    assert record == {"path": path, "given": "--base-file", "trained_now": False}
+    assert base.name == "lecture_cnn_seed0"

@@ -2,6 +2,7 @@
 gives the same results."""
 
 import dataclasses
+import importlib
 import json
 import os
 import signal
@@ -13,7 +14,6 @@ import pytest
 
 import tl_mnist
 from common import engine
-from common.lesson import data
 from common.runs import cli, trial_log
 from conftest import ROOT
 
@@ -59,6 +59,24 @@ def test_resume_refuses_another_config_naming_the_flag(tmp_path):
     make_log(tmp_path).append("a", 0, 0.5)
     with pytest.raises(cli.UserInputError, match=r"--epochs 5 -> 100"):
         make_log(tmp_path, resume=True, epochs=100)
+    with pytest.raises(cli.UserInputError, match=r"the data used mnist -> digits"):
+        trial_log.TrialLog("x", Config(out=str(tmp_path), resume=True), Data("digits"),
+                           say=lambda line: None)
+
+
+@pytest.mark.parametrize("script", ["tl_mnist", "mnist_vgg", "cifar_vgg", "transferability",
+                                    "example_experiment"])
+def test_after_the_shards_of_jobs_one_process_summarizes_in_every_script(script, monkeypatch):
+    """--jobs N: after the shards, `main` runs once more, resuming, to summarize (with
+    their pretrained model: no --retrain where the script has it)."""
+    module = importlib.import_module(script)
+    monkeypatch.setattr(cli, "run_in_shards", lambda main, config: False)
+    retrain = {"retrain": True} if hasattr(module.Config, "retrain") else {}  # the shards'
+    configs = []
+    status = cli.run_script(configs.append, module.Config(jobs=2, **retrain), f"{script}.py")
+    assert status == 0 and len(configs) == 1
+    assert (configs[0].jobs, configs[0].resume, getattr(configs[0], "retrain", False)) == (
+        1, True, False)
 
 
 def test_a_new_run_keeps_an_earlier_file_with_trials_and_writes_nothing_before_a_trial(tmp_path):

@@ -17,7 +17,7 @@ from keras import layers
 import mnist_vgg
 import tl_mnist
 import visualize
-from common.lesson import bases, saved_models
+from common.lesson import bases, data, saved_models
 from common.runs import cli
 from conftest import ROOT
 
@@ -176,3 +176,20 @@ def test_quick_run_trains_a_stand_in_and_writes_its_files(mnist_like_npz, tmp_pa
     saved = assert_files_written(tmp_path / "shown")
     assert saved["model"]["source"] == "stand-in trained now (--quick)"
     assert [row["layer"] for row in saved["layers"]] == ["conv1", "conv2"]
+
+
+@pytest.mark.parametrize("dataset, quick, mode", [
+    ("mnist", True, "mnist"), ("mnist", False, "mnist"), ("auto", False, "auto"),
+    ("auto", True, "digits")])  # --quick never downloads
+def test_dataset_mnist_means_mnist_or_fail(dataset, quick, mode, monkeypatch, tmp_path):
+    """--dataset mnist never falls back to the digits, --quick or not (as in every script)."""
+    asked = []
+    monkeypatch.setattr(visualize.data, "load_mnist",
+                        lambda path, how: asked.append(how) or data.load_digits_as_mnist())
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty cache
+    visualize.mnist_data.cache_clear()
+    try:
+        visualize.mnist_data(visualize.Config(dataset=dataset, quick=quick))
+    finally:
+        visualize.mnist_data.cache_clear()
+    assert asked == [mode]

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import keras
 
+from common import files
 from common.lesson.classic import CLASSIC_HEADS, classic_head_accuracies
 from common.lesson.plain import TrialKey, seed_of
 from common.errors import STOP_REQUESTED, UserInputError
@@ -120,11 +121,8 @@ def body_features(body: keras.Model, images: np.ndarray, cache_dir: str | None =
                   f"computed once in {time.perf_counter() - start:.1f} s", end="", flush=True)
     print()
     features = np.concatenate(batches)
-    if path:
-        os.makedirs(cache_dir, exist_ok=True)
-        temporary = path + ".tmp.npy"
-        np.save(temporary, features)
-        os.replace(temporary, path)
+    if path:  # (np.save keeps the name: atomic_save's temporary name ends in .npy too)
+        files.atomic_save(path, lambda temporary: np.save(temporary, features))
     return features
 
 

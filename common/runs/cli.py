@@ -21,7 +21,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from common.errors import STOP_REQUESTED, UserInputError
+from common.errors import STOP_REQUESTED, UserInputError, flag
 from common.lesson.settings import PRECISIONS, FineTune, FitSettings, parse_fine_tune
 from common.runs import launcher, slurm, tables, trial_log
 
@@ -99,6 +99,9 @@ VOCABULARY: dict[str, dict[str, Any]] = {
                    "minimum": 1},
     "out": {"help": "folder the script writes its outputs to (created if missing)",
             "group": "output", "operational": True},
+    "lr": {"help": "learning rate (default: the optimizer's own: 0.001 for adam and rmsprop, "
+                   "0.01 for sgd)", "group": "beyond the lecture",
+           "minimum": 1e-7},  # 0 would train nothing
     "quick": {"help": "a complete tiny run, in under a minute", "group": "output",
               "operational": True},
 }
@@ -115,11 +118,6 @@ class _OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> typing.NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def flag(name: str) -> str:
-    """The command-line flag of a config field: "batch_size" -> "--batch-size"."""
-    return "--" + name.replace("_", "-")
 
 
 def _value_type(field: dataclasses.Field) -> Callable[[str], Any]:
@@ -176,7 +174,8 @@ def parse_config(config_type: type[Config], argv: Sequence[str] | None, descript
     """Reads the command line into a checked config.
 
     Args:
-        config_type: the script's frozen dataclass; it must have a bool field `quick`.
+        config_type: the script's frozen dataclass (with a bool field `quick` where
+            the script has `--quick`).
         argv: arguments (None: `sys.argv[1:]`).
         description: the script's `--help` text.
         quick: field values `--quick` sets unless the user gives that flag too.
@@ -240,16 +239,14 @@ class TrainingFlags:
 
     optimizer: str = option("adam", "optimizer of the training on the target task",
                             group="beyond the lecture", choices=("adam", "rmsprop", "sgd"))
-    lr: float | None = option(None, "learning rate (default: the optimizer's own: 0.001 for "
-                              "adam and rmsprop, 0.01 for sgd)", group="beyond the lecture",
-                              minimum=0)
+    lr: float | None = shared("lr", None)
     fine_tune: str = option("0", "after the new layers are trained, unfreeze the pretrained "
                             "part's last N layers with weights (or those named PREFIX..., "
                             "e.g. block5 of VGG16) and train on; 0: no second stage",
                             group="beyond the lecture")
     fine_tune_lr: float | None = option(None, "learning rate of the fine-tuning stage "
                                         "(default: a tenth of --lr)",
-                                        group="beyond the lecture", minimum=0)
+                                        group="beyond the lecture", minimum=1e-7)
     fine_tune_epochs: int = option(10, "epochs of the fine-tuning stage",
                                    group="beyond the lecture", minimum=1)
     augment: bool = option(False, "random translation, rotation and zoom of the training "
@@ -320,16 +317,15 @@ def config_argv(config: Any, **overrides: Any) -> list[str]:
     return argv
 
 
-def choose_names(spec: str, known: Iterable[str], flag_name: str,
-                 every: Iterable[str] | None = None) -> list[str]:
-    """A comma-separated list of names ("all": every one of `every`, by default every
-    known one), in the known order, each once.
+def choose_names(spec: str, known: Iterable[str], flag_name: str) -> list[str]:
+    """A comma-separated list of names ("all": every known one), in the known order,
+    each once.
 
     Raises:
         UserInputError: an unknown name, or an empty list.
     """
     known = list(known)
-    names = list(every or known) if spec == "all" else [name.strip() for name in spec.split(",")]
+    names = known if spec == "all" else [name.strip() for name in spec.split(",")]
     unknown = [name for name in names if name not in known]
     if unknown or not names:
         what = ", ".join(unknown) or "or empty name"
@@ -374,7 +370,7 @@ def run_script(main: Callable[[Config], Any], config: Config, prog: str,
         if getattr(config, "jobs", 1) > 1:
             run_in_shards(main, config)
             # the summary of every shard's trials (after Ctrl-C: of the finished ones)
-            main(dataclasses.replace(config, jobs=1, resume=True, retrain=False))
+            main(merge_config(config))
         else:
             main(config)
     # FileExistsError, NotADirectoryError: a file where an output folder should go.
@@ -392,6 +388,14 @@ def run_script(main: Callable[[Config], Any], config: Config, prog: str,
     return 0
 
 
+def merge_config(config: Any) -> Any:
+    """The config of the run after `--jobs N`'s shards: one process that trains nothing
+    new (--resume) and summarizes every shard's trials; it reuses their pretrained model
+    (no --retrain, in the scripts that have it)."""
+    retrain = {"retrain": False} if hasattr(config, "retrain") else {}
+    return dataclasses.replace(config, jobs=1, resume=True, **retrain)
+
+
 def run_in_shards(main: Callable[[Any], Any], config: Any) -> bool:
     """`--jobs N`: the script of `main` as N shard processes of this config; returns True
     when they were interrupted (Ctrl-C or SIGTERM: `STOP_REQUESTED` is set then).
@@ -404,8 +408,8 @@ def run_in_shards(main: Callable[[Any], Any], config: Any) -> bool:
     name = os.path.splitext(os.path.basename(script))[0]
     if not config.resume:
         trial_log.keep_earlier_run_aside(config.out, name)
-    # Every shard gets --retrain too: they retrain one after the other, so that none
-    # reuses a model saved before this run.
+    # With --retrain, every shard retrains too, one after the other (a lock keeps them
+    # apart), so that none reuses a model saved before this run.
     argv = config_argv(config, jobs=None, shard=None)
     interrupted = launcher.run_shards(script, argv, config.jobs, config.out, name)
     if interrupted:

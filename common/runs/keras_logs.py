@@ -16,7 +16,6 @@ package (in requirements.txt), not TensorFlow; where it is missing the CSV files
 written alone, and the run says so once.
 """
 
-import csv
 import importlib.util
 import os
 import re

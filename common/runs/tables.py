@@ -7,7 +7,6 @@ Neither Keras nor TensorFlow is loaded here, so `report.py` reads results in a b
 import platform
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 

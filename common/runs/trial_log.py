@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from common.errors import STOP_REQUESTED, UserInputError
+from common.errors import STOP_REQUESTED, UserInputError, flag
 from common.files import atomic_write_text, json_ready
 from common.runs.keras_logs import KerasLogs
 
@@ -129,8 +129,11 @@ def read_trials_or_none(path: str) -> list[dict] | None:
 
 def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """'--flag saved -> current' for each result-changing field that differs (`current`
-    holds only those: `results_fields`)."""
-    return [f"--{name.replace('_', '-')} {saved.get(name)} -> {current.get(name)}"
+    holds only those: `results_fields`, and the dataset the run used)."""
+    def what(name: str) -> str:
+        return "the data used" if name == "dataset_used" else flag(name)
+
+    return [f"{what(name)} {saved.get(name)} -> {current.get(name)}"
             for name in sorted(current) if saved.get(name) != current.get(name)]
 
 
