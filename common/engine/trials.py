@@ -30,6 +30,8 @@ from common.errors import STOP_REQUESTED, UserInputError
 from common.lesson.settings import FitSettings
 from common.engine.side_by_side import (fit_side_by_side, predict_in_batches, predict_joint,
                                         side_by_side_model)
+from common.engine.small_maps import (small_map_convolutions, small_map_convolutions_are_slow,
+                                      small_maps_as_matmuls)
 from common.lesson.transfer import is_random, model_layers, split_body_head
 
 Examples = tuple[np.ndarray, np.ndarray]  # (images or features, labels)
@@ -108,6 +110,12 @@ def body_features(body: keras.Model, images: np.ndarray, cache_dir: str | None =
         if os.path.isfile(path):
             print(f"  features of the frozen layers: reusing {path}")
             return np.load(path)
+    slow = small_map_convolutions(body) if small_map_convolutions_are_slow() else []
+    if slow:
+        print(f"  JAX on a CPU: {len(slow)} convolutions on maps smaller than their kernel "
+              f"({', '.join(conv.name for conv in slow)}) computed as matrix products, "
+              "which XLA runs far faster there")
+        body = small_maps_as_matmuls(body, slow)
     start, batches = time.perf_counter(), []
     interactive = sys.stdout.isatty()  # a line redrawn in place; a log gets one line
     for first in range(0, len(images), batch_size):
