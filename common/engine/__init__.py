@@ -4,7 +4,8 @@
   each trial's seed: what the plain `one_trial(models[seed], train_sets[seed], test,
   fit, seed)` gives each trial (`common.lesson.plain.trial_by_trial`), every trial at
   once: side by side in one Keras model (`side_by_side`), alike ones stacked into one
-  network (`stacked`), on the frozen front's features computed once (`trials`).
+  network (`stacked`), on the frozen front's features computed once (`trials`; on
+  JAX on a CPU with its convolutions on small maps as matrix products, `small_maps`).
 - `pretrain(models, train_sets, fit)`: the plain `pretrain(...)` of each model, side
   by side.
 - `classic_trials(...)`: scikit-learn heads on the frozen features (on both paths).
